@@ -1,0 +1,77 @@
+r"""The binary relaxation (Binary Concrete), MATH.md section 2.
+
+``logits`` are the log-odds :math:`\mathrm{logit}\, p = \log p - \log(1-p)`
+of ``P(1)``; everything broadcasts elementwise. The sign follows MATH.md: the
+binary-case source note has a leading minus that gives ``P(x > 1/2) = 1 - p``.
+"""
+
+import math
+
+from ._namespace import array_namespace
+from .noise import logistic
+from .special import log_sigmoid, sigmoid
+
+__all__ = ["rsample", "rsample_logit", "log_prob", "logit_log_prob"]
+
+
+def rsample_logit(logits, temperature, u):
+    r"""The sample in logit space, :math:`z = (\mathrm{logit}\,p + L)/\tau`,
+    :math:`L = \log u - \log(1 - u)`; finite at any temperature."""
+    return (logits + logistic(u)) / temperature
+
+
+def rsample(logits, temperature, u):
+    r"""Binary Concrete sample :math:`x = \sigma((\mathrm{logit}\,p + L)/\tau)`.
+
+    :math:`P(x > 1/2) = p` exactly for every temperature.
+    """
+    return sigmoid(rsample_logit(logits, temperature, u))
+
+
+def logit_log_prob(logits, temperature, value):
+    r"""Log density of :math:`z = \mathrm{logit}\, x` w.r.t. Lebesgue measure
+    on the real line:
+
+    .. math::
+
+        \log q(z) = \log\tau + \log\sigma(a) + \log\sigma(-a),
+        \qquad a = \mathrm{logit}\,p - \tau z,
+
+    which equals MATH.md's :math:`\log\tau + a - 2\,\mathrm{softplus}(a)`
+    but is :math:`-\infty`, not NaN, at :math:`z = \pm\infty`.
+    """
+    xp = array_namespace(logits, temperature, value)
+    a = logits - temperature * value
+    return xp.log(temperature) + log_sigmoid(a) + log_sigmoid(-a)
+
+
+def log_prob(logits, temperature, value):
+    r"""Log density of :math:`x \in (0, 1)` w.r.t. Lebesgue measure:
+
+    .. math::
+
+        \log q(x) = \log\tau + \mathrm{logit}\,p - (\tau+1)\log x
+            + (\tau-1)\log(1-x) - 2\,\mathrm{softplus}(\mathrm{logit}\,p - \tau\,\mathrm{logit}\,x)
+
+    (Maddison, Mnih & Teh 2017), computed as :func:`logit_log_prob` at
+    :math:`\mathrm{logit}\,x` minus :math:`\log x + \log(1-x)`. Where float
+    rounding has made ``x`` exactly 0 or 1 the value is the limit of the
+    density there, which behaves as :math:`\epsilon^{\tau - 1}`: :math:`+\infty`
+    for :math:`\tau < 1`, :math:`-\infty` for :math:`\tau > 1`, and
+    :math:`\pm\mathrm{logit}\,p` for :math:`\tau = 1`. Never NaN, never
+    clipped. For low temperatures use the logit-space twin.
+    """
+    xp = array_namespace(logits, temperature, value)
+    inside = (value > 0) & (value < 1)
+    half = xp.full_like(value, 0.5)
+    x = xp.where(inside, value, half)  # double where: no NaN gradients
+    log_x, log_1mx = xp.log(x), xp.log1p(-x)
+    finite = logit_log_prob(logits, temperature, log_x - log_1mx) - log_x - log_1mx
+    inf = xp.full_like(finite, math.inf)
+    at_one = value >= 1
+    limit = xp.where(
+        temperature < 1,
+        inf,
+        xp.where(temperature > 1, -inf, xp.where(at_one, logits, -logits) + xp.zeros_like(finite)),
+    )
+    return xp.where(inside, finite, limit)

@@ -1,0 +1,87 @@
+"""Special functions the array-API standard lacks.
+
+Each delegates to the native torch / jax kernel where one exists and falls
+back to a standard-only formula otherwise. ``softplus`` and ``log_sigmoid``
+use ``logaddexp`` on every backend: torch's ``softplus`` returns ``x`` for
+``x > 20``, an error of ``exp(-20)``, which would break cross-backend parity
+in float64.
+"""
+
+from ._namespace import array_namespace, is_jax, is_torch
+
+__all__ = [
+    "logsumexp",
+    "log_softmax",
+    "softmax",
+    "softplus",
+    "log_sigmoid",
+    "sigmoid",
+]
+
+
+def logsumexp(x, axis=-1, keepdims=False):
+    """``log(sum(exp(x), axis))``, stable; ``-inf`` rows give ``-inf``."""
+    xp = array_namespace(x)
+    if is_torch(xp):
+        import torch
+
+        return torch.logsumexp(x, dim=axis, keepdim=keepdims)
+    if is_jax(xp):
+        import jax
+
+        return jax.nn.logsumexp(x, axis=axis, keepdims=keepdims)
+    m = xp.max(x, axis=axis, keepdims=True)
+    # A row of -inf (or +inf) has no finite shift; shift it by 0 instead.
+    m = xp.where(xp.isfinite(m), m, xp.zeros_like(m))
+    out = xp.log(xp.sum(xp.exp(x - m), axis=axis, keepdims=True)) + m
+    return out if keepdims else xp.squeeze(out, axis=axis)
+
+
+def log_softmax(x, axis=-1):
+    xp = array_namespace(x)
+    if is_torch(xp):
+        import torch
+
+        return torch.log_softmax(x, dim=axis)
+    if is_jax(xp):
+        import jax
+
+        return jax.nn.log_softmax(x, axis=axis)
+    return x - logsumexp(x, axis=axis, keepdims=True)
+
+
+def softmax(x, axis=-1):
+    xp = array_namespace(x)
+    if is_torch(xp):
+        import torch
+
+        return torch.softmax(x, dim=axis)
+    if is_jax(xp):
+        import jax
+
+        return jax.nn.softmax(x, axis=axis)
+    return xp.exp(log_softmax(x, axis=axis))
+
+
+def softplus(x):
+    """``log(1 + exp(x))``."""
+    xp = array_namespace(x)
+    return xp.logaddexp(x, xp.zeros_like(x))
+
+
+def log_sigmoid(x):
+    """``log(sigmoid(x)) = -softplus(-x)``."""
+    return -softplus(-x)
+
+
+def sigmoid(x):
+    xp = array_namespace(x)
+    if is_torch(xp):
+        import torch
+
+        return torch.sigmoid(x)
+    if is_jax(xp):
+        import jax
+
+        return jax.nn.sigmoid(x)
+    return 1 / (1 + xp.exp(-x))

@@ -1,0 +1,62 @@
+"""NumPyro distributions for the categorical and binary relaxations."""
+
+import jax
+import jax.numpy as jnp
+from numpyro.distributions import constraints as _host
+
+from .. import _docs
+from ..core import binary_concrete, concrete
+from . import constraints
+from ._base import RelaxedBase
+
+__all__ = ["GumbelSoftmax", "ExpGumbelSoftmax", "BinaryConcrete", "LogitBinaryConcrete"]
+
+
+class _Categorical(RelaxedBase):
+    _categorical = True
+    arg_constraints = {
+        "temperature": constraints.positive_finite,
+        "probs": constraints.open_simplex,
+        "logits": constraints.finite_vector,
+    }
+    _probs_to_logits = staticmethod(jnp.log)
+    _logits_to_probs = staticmethod(jax.nn.softmax)
+
+
+class _Binary(RelaxedBase):
+    _categorical = False
+    arg_constraints = {
+        "temperature": constraints.positive_finite,
+        "probs": constraints.open_unit_interval,
+        "logits": constraints.finite,
+    }
+    _probs_to_logits = staticmethod(lambda p: jnp.log(p) - jnp.log1p(-p))
+    _logits_to_probs = staticmethod(jax.nn.sigmoid)
+
+
+class GumbelSoftmax(_Categorical):
+    __doc__ = _docs.GUMBEL_SOFTMAX
+    support = constraints.simplex
+    _rsample_fn = staticmethod(concrete.rsample)
+    _log_prob_fn = staticmethod(concrete.log_prob)
+
+
+class ExpGumbelSoftmax(_Categorical):
+    __doc__ = _docs.EXP_GUMBEL_SOFTMAX
+    support = constraints.log_simplex
+    _rsample_fn = staticmethod(concrete.rsample_log)
+    _log_prob_fn = staticmethod(concrete.exp_log_prob)
+
+
+class BinaryConcrete(_Binary):
+    __doc__ = _docs.BINARY_CONCRETE
+    support = _host.unit_interval
+    _rsample_fn = staticmethod(binary_concrete.rsample)
+    _log_prob_fn = staticmethod(binary_concrete.log_prob)
+
+
+class LogitBinaryConcrete(_Binary):
+    __doc__ = _docs.LOGIT_BINARY_CONCRETE
+    support = _host.real
+    _rsample_fn = staticmethod(binary_concrete.rsample_logit)
+    _log_prob_fn = staticmethod(binary_concrete.logit_log_prob)

@@ -1,0 +1,104 @@
+"""The shared base of the Pyro classes: parameters, shapes, noise, expand."""
+
+import torch
+from pyro.distributions.torch_distribution import TorchDistribution
+from torch.distributions.utils import lazy_property
+
+from ..core.noise import uniform_low
+
+
+def _float_tensors(temperature, param):
+    param = torch.as_tensor(param)
+    if not param.is_floating_point():
+        param = param.to(torch.get_default_dtype())
+    temperature = torch.as_tensor(temperature, device=param.device)
+    dtype = param.dtype
+    if temperature.is_floating_point():
+        dtype = torch.promote_types(dtype, temperature.dtype)
+    return temperature.to(dtype), param.to(dtype)
+
+
+class RelaxedBase(TorchDistribution):
+    """Parameters ``temperature`` and exactly one of ``probs`` / ``logits``,
+    broadcast together into ``batch_shape``; reparameterized sampling from
+    uniforms through a core function.
+
+    Subclasses set ``_categorical`` (the parameters carry a trailing category
+    dimension), the core functions ``_rsample_fn(logits, temperature, u)`` and
+    ``_log_prob_fn(logits, temperature, value)``, the probability maps
+    ``_probs_to_logits`` / ``_logits_to_probs``, and ``support``.
+    """
+
+    has_rsample = True
+    _categorical = True
+
+    def __init__(self, temperature, probs=None, logits=None, validate_args=None):
+        if (probs is None) == (logits is None):
+            raise ValueError(
+                f"{type(self).__name__}: pass exactly one of `probs` or `logits`, "
+                f"got {'both' if probs is not None else 'neither'}"
+            )
+        given = "probs" if logits is None else "logits"
+        temperature, param = _float_tensors(temperature, probs if logits is None else logits)
+        if self._categorical and param.dim() == 0:
+            raise ValueError(
+                f"{type(self).__name__}: `{given}` must have a category dimension "
+                f"(shape batch + (k,)), got a scalar"
+            )
+        param_event = param.shape[-1:] if self._categorical else torch.Size()
+        batch_shape = torch.broadcast_shapes(
+            temperature.shape, param.shape[: param.dim() - len(param_event)]
+        )
+        self.temperature = temperature.expand(batch_shape)
+        setattr(self, given, param.expand(batch_shape + param_event))
+        super().__init__(batch_shape, self._event_shape_for(param_event), validate_args)
+
+    def _event_shape_for(self, param_event):
+        return param_event
+
+    @property
+    def _param_event_shape(self):
+        p = self.__dict__.get("logits", self.__dict__.get("probs"))
+        return p.shape[len(self.batch_shape):]
+
+    @lazy_property
+    def logits(self):
+        return self._probs_to_logits(self.probs)
+
+    @lazy_property
+    def probs(self):
+        return self._logits_to_probs(self.logits)
+
+    def _noise_shape(self, sample_shape):
+        return self._extended_shape(sample_shape)
+
+    def _uniform(self, sample_shape):
+        t = self.temperature
+        low = uniform_low(torch.finfo(t.dtype))
+        shape = self._noise_shape(torch.Size(sample_shape))
+        return torch.empty(shape, dtype=t.dtype, device=t.device).uniform_(low, 1.0)
+
+    def rsample(self, sample_shape=torch.Size()):
+        return self._rsample_fn(self.logits, self.temperature, self._uniform(sample_shape))
+
+    def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        return self._log_prob_fn(self.logits, self.temperature, value)
+
+    def _extra_args(self):
+        """Non-tensor constructor arguments of a subclass (e.g. ``m``)."""
+        return {}
+
+    def expand(self, batch_shape, _instance=None):
+        new = self._get_checked_instance(type(self), _instance)
+        batch_shape = torch.Size(batch_shape)
+        new.temperature = self.temperature.expand(batch_shape)
+        for name in ("logits", "probs"):
+            if name in self.__dict__:
+                setattr(new, name, getattr(self, name).expand(batch_shape + self._param_event_shape))
+        for name, value in self._extra_args().items():
+            setattr(new, name, value)
+        super(RelaxedBase, new).__init__(batch_shape, self.event_shape, validate_args=False)
+        new._validate_args = self._validate_args
+        return new

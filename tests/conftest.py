@@ -1,0 +1,19 @@
+"""Shared test set-up: float64 in JAX (float32 is requested explicitly where
+tested), fixed seeds, and the backends as fixtures."""
+
+import jax
+import numpy as np
+import pytest
+
+jax.config.update("jax_enable_x64", True)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(20261124)
+
+
+def uniforms(rng, shape, dtype=np.float64):
+    """Uniforms in [smallest_normal, 1), as the adapters draw them."""
+    low = np.finfo(dtype).smallest_normal
+    return rng.uniform(low, 1.0, size=shape).astype(dtype)
