@@ -7,8 +7,9 @@ __all__ = ["array_namespace", "is_torch", "is_jax", "stop_gradient", "finfo"]
 
 
 def array_namespace(*xs):
-    """The array-API namespace of ``xs`` (ignoring ``None`` and Python scalars)."""
-    arrays = [x for x in xs if x is not None and not isinstance(x, (int, float, bool))]
+    """The array-API namespace of ``xs`` (ignoring ``None`` and Python scalars;
+    NumPy scalars such as ``np.float64``, a subclass of ``float``, count)."""
+    arrays = [x for x in xs if x is not None and type(x) not in (int, float, bool)]
     return array_api_compat.array_namespace(*arrays)
 
 

@@ -84,4 +84,5 @@ def sigmoid(x):
         import jax
 
         return jax.nn.sigmoid(x)
-    return 1 / (1 + xp.exp(-x))
+    e = xp.exp(-xp.abs(x))  # never overflows
+    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
