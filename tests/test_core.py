@@ -70,6 +70,28 @@ def test_core_imports_neither_backend():
     assert out.stdout.strip() == "[]"
 
 
+@pytest.mark.parametrize("adapter,blocked", [("numpyro", "torch"), ("pyro", "jax")])
+def test_each_adapter_works_without_the_other_backend(adapter, blocked):
+    import subprocess
+    import sys
+
+    code = (  # as if the other backend were not installed: importing it fails
+        "import sys, importlib.abc\n"
+        "class Block(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path, target=None):\n"
+        f"        if name.split('.')[0] == {blocked!r}: raise ImportError(name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        f"import relaxed_dists.{adapter} as m\n"
+        "d = m.GumbelSoftmax(0.5, logits=[0.0, 1.0])\n"
+        "key = [__import__('jax').random.PRNGKey(0)] if 'numpyro' in m.__name__ else []\n"
+        "lp = float(d.log_prob(d.sample(*key)))\n"
+        f"print(lp > -1e9, {blocked!r} in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "True False"
+
+
 # ---------------------------------------------------------------- exact checks
 @pytest.mark.parametrize("tau", [0.4, 1.0, 3.0])
 def test_quadrature_normalisation_k2(tau):
