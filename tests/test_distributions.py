@@ -268,3 +268,9 @@ def test_where_torch_fails_we_do_not(rng):
     assert torch.isnan(tdist.RelaxedOneHotCategorical(tau, logits=logits, validate_args=False).log_prob(x)).all()
     d = Pyro.module.ExpGumbelSoftmax(tau, logits=logits, validate_args=True)
     assert torch.isfinite(d.log_prob(d.rsample((200,)))).all()
+
+
+@pytest.mark.parametrize("B", BACKENDS, ids=lambda B: B.name)
+def test_temperature_that_does_not_broadcast_raises(B, rng):
+    with pytest.raises(ValueError, match="temperature"):
+        _make(B, "GumbelSoftmax", np.ones(2), {"logits": rng.normal(size=(3, K))})

@@ -9,6 +9,7 @@ from numpyro.distributions.util import lazy_property
 from numpyro.util import not_jax_tracer
 
 from ..core.noise import uniform_low
+from ..core.params import given_param, param_shapes
 
 
 class RelaxedBase(Distribution):
@@ -25,24 +26,13 @@ class RelaxedBase(Distribution):
     pytree_data_fields = ("temperature", "logits", "probs")
 
     def __init__(self, temperature, probs=None, logits=None, *, validate_args=None):
-        if (probs is None) == (logits is None):
-            raise ValueError(
-                f"{type(self).__name__}: pass exactly one of `probs` or `logits`, "
-                f"got {'both' if probs is not None else 'neither'}"
-            )
-        given = "probs" if logits is None else "logits"
-        param = jnp.asarray(probs if logits is None else logits)
-        temperature = jnp.asarray(temperature)
+        name = type(self).__name__
+        given, param = given_param(name, probs, logits)
+        param, temperature = jnp.asarray(param), jnp.asarray(temperature)
         dtype = jnp.result_type(param, temperature, float)
         param, temperature = param.astype(dtype), temperature.astype(dtype)
-        if self._categorical and param.ndim == 0:
-            raise ValueError(
-                f"{type(self).__name__}: `{given}` must have a category dimension "
-                f"(shape batch + (k,)), got a scalar"
-            )
-        param_event = param.shape[-1:] if self._categorical else ()
-        batch_shape = jnp.broadcast_shapes(
-            temperature.shape, param.shape[: param.ndim - len(param_event)]
+        batch_shape, param_event = param_shapes(
+            name, given, temperature.shape, param.shape, self._categorical
         )
         self.temperature = jnp.broadcast_to(temperature, batch_shape)
         setattr(self, given, jnp.broadcast_to(param, batch_shape + param_event))

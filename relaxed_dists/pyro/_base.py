@@ -5,6 +5,7 @@ from pyro.distributions.torch_distribution import TorchDistribution
 from torch.distributions.utils import lazy_property
 
 from ..core.noise import uniform_low
+from ..core.params import given_param, param_shapes
 
 
 def _float_tensors(temperature, param):
@@ -33,21 +34,11 @@ class RelaxedBase(TorchDistribution):
     _categorical = True
 
     def __init__(self, temperature, probs=None, logits=None, validate_args=None):
-        if (probs is None) == (logits is None):
-            raise ValueError(
-                f"{type(self).__name__}: pass exactly one of `probs` or `logits`, "
-                f"got {'both' if probs is not None else 'neither'}"
-            )
-        given = "probs" if logits is None else "logits"
-        temperature, param = _float_tensors(temperature, probs if logits is None else logits)
-        if self._categorical and param.dim() == 0:
-            raise ValueError(
-                f"{type(self).__name__}: `{given}` must have a category dimension "
-                f"(shape batch + (k,)), got a scalar"
-            )
-        param_event = param.shape[-1:] if self._categorical else torch.Size()
-        batch_shape = torch.broadcast_shapes(
-            temperature.shape, param.shape[: param.dim() - len(param_event)]
+        name = type(self).__name__
+        given, param = given_param(name, probs, logits)
+        temperature, param = _float_tensors(temperature, param)
+        batch_shape, param_event = (
+            torch.Size(s) for s in param_shapes(name, given, temperature.shape, param.shape, self._categorical)
         )
         self.temperature = temperature.expand(batch_shape)
         setattr(self, given, param.expand(batch_shape + param_event))
