@@ -5,6 +5,15 @@ the noise (uniforms) as input, so the same uniforms give the same values on
 NumPy, ``array_api_strict``, torch and JAX.
 """
 
-from . import binary_concrete, checks, concrete, noise, special
+from . import binary_concrete, checks, concrete, hard_limit, mhot, noise, params, special
 
-__all__ = ["binary_concrete", "checks", "concrete", "noise", "special"]
+__all__ = [
+    "binary_concrete",
+    "checks",
+    "concrete",
+    "hard_limit",
+    "mhot",
+    "noise",
+    "params",
+    "special",
+]

@@ -15,15 +15,15 @@ from numpyro.distributions.transforms import (
 from ..core import checks
 from ..core import concrete as _concrete
 
-__all__ = ["finite", "positive_finite", "open_unit_interval", "finite_vector",
+__all__ = ["from_spec", "finite", "positive_finite", "open_unit_interval", "finite_vector",
            "simplex", "open_simplex", "log_simplex", "LogSimplexTransform"]
 
 
-def _constraint(name, feasible):
-    """The core check ``name`` as a constraint instance of its own class
+def from_spec(name, feasible, specs=checks.SPECS):
+    """The core check ``specs[name]`` as a constraint instance of its own class
     (NumPyro's registry dispatches on the type), whose ``repr`` says what is
     expected; ``feasible(prototype)`` gives a point inside it."""
-    check, event_dim, text = checks.SPECS[name]
+    check, event_dim, text = specs[name]
     cls = type("_" + name, (_c.ParameterFreeConstraint,), {
         "event_dim": event_dim,
         "__call__": lambda self, x: check(jnp.asarray(x)),
@@ -37,13 +37,13 @@ def _uniform(p):
     return jnp.full_like(p, 1 / p.shape[-1])
 
 
-finite = _constraint("finite", jnp.zeros_like)
-positive_finite = _constraint("positive_finite", jnp.ones_like)
-open_unit_interval = _constraint("open_unit_interval", lambda p: jnp.full_like(p, 0.5))
+finite = from_spec("finite", jnp.zeros_like)
+positive_finite = from_spec("positive_finite", jnp.ones_like)
+open_unit_interval = from_spec("open_unit_interval", lambda p: jnp.full_like(p, 0.5))
 finite_vector = _c.independent(finite, 1)
-simplex = _constraint("simplex", _uniform)
-open_simplex = _constraint("open_simplex", _uniform)
-log_simplex = _constraint("log_simplex", lambda p: jnp.log(_uniform(p)))
+simplex = from_spec("simplex", _uniform)
+open_simplex = from_spec("open_simplex", _uniform)
+log_simplex = from_spec("log_simplex", lambda p: jnp.log(_uniform(p)))
 
 
 class LogSimplexTransform(Transform):

@@ -14,15 +14,15 @@ from torch.distributions.transforms import (
 from ..core import checks
 from ..core import concrete as _concrete
 
-__all__ = ["finite", "positive_finite", "open_unit_interval", "finite_vector",
+__all__ = ["from_spec", "finite", "positive_finite", "open_unit_interval", "finite_vector",
            "simplex", "open_simplex", "log_simplex", "LogSimplexTransform"]
 
 
-def _constraint(name):
-    """The core check ``name`` as a constraint instance of its own class
+def from_spec(name, specs=checks.SPECS):
+    """The core check ``specs[name]`` as a constraint instance of its own class
     (torch's registries dispatch on the type), whose ``repr`` says what is
     expected so that validation errors read well."""
-    check, event_dim, text = checks.SPECS[name]
+    check, event_dim, text = specs[name]
     cls = type("_" + name, (constraints.Constraint,), {
         "event_dim": event_dim,
         "check": lambda self, value: check(value),
@@ -31,13 +31,13 @@ def _constraint(name):
     return cls()
 
 
-finite = _constraint("finite")
-positive_finite = _constraint("positive_finite")
-open_unit_interval = _constraint("open_unit_interval")
+finite = from_spec("finite")
+positive_finite = from_spec("positive_finite")
+open_unit_interval = from_spec("open_unit_interval")
 finite_vector = constraints.independent(finite, 1)
-simplex = _constraint("simplex")
-open_simplex = _constraint("open_simplex")
-log_simplex = _constraint("log_simplex")
+simplex = from_spec("simplex")
+open_simplex = from_spec("open_simplex")
+log_simplex = from_spec("log_simplex")
 
 
 class LogSimplexTransform(Transform):

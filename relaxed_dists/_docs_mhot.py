@@ -1,0 +1,94 @@
+"""Class docstrings of the m-hot relaxation, shared by the Pyro and NumPyro
+adapters (one text, two classes with the same name, signature and semantics)."""
+
+_REFS = """
+    References
+
+    1. C. Wu. Gumbel Softmax algorithm description (the m-hot construction:
+       m Gumbel-softmax rows, a repeated argmax discarded, the mask the
+       maximum over rows). Note, February 2021.
+    2. C. J. Maddison, A. Mnih, Y. W. Teh. The Concrete distribution: a
+       continuous relaxation of discrete random variables. ICLR 2017.
+    3. E. Jang, S. Gu, B. Poole. Categorical reparameterization with
+       Gumbel-softmax. ICLR 2017.
+    4. W. Kool, H. van Hoof, M. Welling. Stochastic beams and where to find
+       them: the Gumbel-top-k trick for sampling sequences without
+       replacement. ICML 2019.
+    5. C. J. Maddison, D. Tarlow, T. Minka. A* sampling. NeurIPS 2014
+       (the maximum of perturbed logits and truncated Gumbels).
+    6. J. Chen, L. Song, M. J. Wainwright, M. I. Jordan. Learning to explain:
+       an information-theoretic perspective on model interpretation (L2X).
+       ICML 2018 (i.i.d. rows, ``distinct=False``).
+"""
+
+_PARAMS = """
+    :param temperature: positive and finite; broadcast with the batch shape.
+    :param int m: number of rows (selected categories), a Python integer
+        ``>= 1``, and ``<= k`` when ``distinct``. Static: checked at
+        construction.
+    :param probs: probabilities, positive and summing to 1 over the last dim.
+    :param logits: unnormalised log-probabilities (finite reals), stored as given.
+    :param bool distinct: discard and redraw a row whose argmax repeats an
+        earlier row's (the note's construction, default); ``False`` gives
+        i.i.d. rows.
+    :param validate_args: check arguments and values (``ValueError`` on failure).
+"""
+
+_GRADIENTS = """
+    Gradients. With ``distinct=True`` the row argmaxes (which categories win)
+    are a discrete choice; ``rsample`` is pathwise-differentiable only given
+    that choice, so its gradient alone is biased. The unbiased estimator adds
+    the score term :math:`E[f(V)\\,\\nabla \\log P(a)]` with the Plackett-Luce
+    probability of the argmaxes (``order_log_prob``). In Pyro the class
+    declares it through ``score_parts`` (as ``pyro.distributions.Rejector``
+    does), so ``pyro.infer.Trace_ELBO`` is unbiased. NumPyro's own
+    ``Trace_ELBO`` uses the pathwise part only and is biased for these sites:
+    use :class:`relaxed_dists.numpyro.mhot.MHotTrace_ELBO`. With
+    ``distinct=False`` the sampler is fully reparameterised.
+"""
+
+RELAXED_MHOT = r"""The m-hot relaxation of the source note: m relaxed one-hot rows
+    whose maximum relaxes a set of m categories drawn without replacement.
+
+    The value is the selector matrix :math:`V = [x_1; \dots; x_m]`, shape
+    ``batch + (m, k)``: each row a Gumbel-softmax (Concrete) point of the
+    simplex. With ``distinct=True`` a row whose argmax repeats an earlier
+    row's is discarded and drawn again (sampled exactly and without a loop:
+    Gumbel-top-m order, then each row conditioned on its argmax); the
+    argmaxes are then m categories sampled without replacement from
+    ``probs``, at every temperature. The relaxed m-hot mask of the note,
+    :math:`S_i = \max_j x_{j,i}`, is ``mhot(value)``; it has no tractable
+    density, the selector matrix does.
+
+    As :math:`\tau \to 0` the rows approach distinct one-hot vectors and
+    ``mhot`` approaches the indicator of the sampled subset, whose inclusion
+    probabilities are ``inclusion_probs`` (exact, by quadrature; with
+    ``distinct=False`` :math:`1 - (1 - p_i)^m`). As :math:`\tau \to \infty`
+    every row approaches the centre ``1/k`` (the distinct argmaxes still
+    follow sampling without replacement).
+
+    ``log_prob`` is the exact density w.r.t. the product over rows of
+    Lebesgue measure on the first ``k - 1`` coordinates of each row
+    (:func:`relaxed_dists.core.mhot.log_prob`), :math:`-\infty` for a value
+    whose row argmaxes repeat when ``distinct``. At low temperatures in
+    float32 coordinates underflow to 0 and the density is then its limit
+    there: use :class:`ExpRelaxedMHot`, whose value stays finite.
+""" + _GRADIENTS + _PARAMS + _REFS
+
+EXP_RELAXED_MHOT = r"""The m-hot relaxation in log space (the stable twin of
+    :class:`RelaxedMHot`): the same distribution with every row a point of the
+    log-simplex, :math:`v_j = \log x_j = \mathrm{log\_softmax}(y_j/\tau)`,
+    finite at any temperature in float32. ``mhot(value)`` returns
+    :math:`S = \exp(\max_j v_j)`.
+
+    ``log_prob`` is the exact density w.r.t. the product over rows of
+    Lebesgue measure on the log-ratios :math:`v_{j,i} - v_{j,k}`
+    (:func:`relaxed_dists.core.mhot.exp_log_prob`; the ExpConcrete density of
+    each row, minus the log-probability that its argmax was still unused).
+    The exponential of the value is distributed as :class:`RelaxedMHot`; to
+    score ``exp(value)`` itself subtract ``value.sum((-2, -1))``. As
+    :math:`\tau \to 0` the rows approach distinct log-one-hot vectors (0 at
+    the argmax, :math:`-\infty` elsewhere) and ``inclusion_probs`` are those
+    of sampling m categories without replacement; as :math:`\tau \to \infty`
+    every row approaches :math:`-\log k`.
+""" + _GRADIENTS + _PARAMS + _REFS

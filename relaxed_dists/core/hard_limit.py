@@ -1,0 +1,242 @@
+r"""Exact probabilities of the :math:`\tau \to 0` limit, MATH.md section 5.
+
+As the temperature goes to 0, the m-hot relaxation (section 3) and the
+subset relaxation (section 4) both become the indicator of ``m`` items drawn
+without replacement with probabilities ``p = softmax(logits)`` (sequentially,
+each draw proportional to ``p`` among the items left: the Plackett-Luce
+model). Both quantities here are one-dimensional integrals from the
+exponential race: item ``i`` arrives at an exponential time of rate
+:math:`p_i`, and the first ``m`` arrivals are the draw.
+
+**Quadrature.** MATH.md writes the integrals over
+:math:`v \in (0, 1)`; their integrands contain factors
+:math:`1 - v^{p_j/p_i}`, whose endpoint singularities make Gauss-Legendre in
+``v`` converge only algebraically (measured: error 4e-8 with 200 nodes for
+``p = [0.5, 0.3, 0.15, 0.05]``, ``m = 2``, and 5e-7 for a ratio of 90 between
+probabilities). The functions here integrate over the log arrival time
+:math:`x = \log(-\log v)` instead, where the integrand is analytic and
+decays exponentially on both sides, so Gauss-Legendre on a window of ``x``
+converges exponentially (1e-14 with 200 nodes on the same cases).
+"""
+
+import functools
+import math
+import operator
+
+import array_api_compat
+import numpy as np
+
+from ._namespace import array_namespace, stop_gradient
+from .special import log_softmax, logsumexp
+
+__all__ = ["inclusion_probs", "subset_log_prob"]
+
+#: The integrands fall below ``exp(-_TAIL)`` of their peak outside the
+#: quadrature windows (e^-40 = 4e-18, below float64 rounding).
+_TAIL = 40.0
+#: Log arrival-time window of :func:`inclusion_probs`, in units of item i's
+#: own mean arrival time: the mass left out below is ``exp(X_LO)`` and above
+#: ``exp(-exp(X_HI))``, both about e^-40.
+_X_LO, _X_HI = -_TAIL, math.log(_TAIL)
+#: Log-rate ratios are clamped here. Every node has arrival time
+#: ``u >= exp(-41)``, so a clamped rate ratio gives ``u * rate >= e^19`` and an
+#: arrival probability of 1 to float precision, as the unclamped one does;
+#: the clamp keeps ``exp`` finite in float32 (and its gradient not NaN).
+_LOG_RATE_MAX = 60.0
+#: Fixed iteration counts (no data-dependent loops: jit-friendly).
+_MODE_STEPS = 24
+_WINDOW_STEPS = 8
+
+
+@functools.lru_cache(maxsize=None)
+def _legendre(num_nodes):
+    """Gauss-Legendre nodes and weights on [-1, 1] (constants)."""
+    return np.polynomial.legendre.leggauss(num_nodes)
+
+
+def _constant(xp, values, like):
+    return xp.asarray(values, dtype=like.dtype, device=array_api_compat.device(like))
+
+
+def _count(m, k, what="m"):
+    try:
+        m = operator.index(m)
+    except TypeError:
+        raise ValueError(f"`{what}` must be an integer, got {m!r}") from None
+    if not 0 <= m <= k:
+        raise ValueError(f"`{what}` must satisfy 0 <= {what} <= k = {k}, got {m}")
+    return m
+
+
+def inclusion_probs(logits, m, num_nodes=200):
+    r"""Probability that item ``i`` is among ``m`` items drawn without
+    replacement with probabilities ``p = softmax(logits)``:
+
+    .. math::
+
+        \pi_i = \int_0^1 P\Big(\sum_{j \ne i} \mathrm{Bernoulli}(1 - v^{p_j/p_i})
+            \le m - 1\Big)\, dv
+              = \int_{-\infty}^{\infty} e^{x - e^x}\,
+                P\big(N_{-i}(e^x) \le m - 1\big)\, dx,
+
+    where :math:`N_{-i}(u)` counts the items :math:`j \ne i` that have
+    arrived by time :math:`u / p_i` (each with probability
+    :math:`1 - e^{-u p_j / p_i}`): item ``i`` is drawn if it arrives (at the
+    time :math:`u/p_i`, :math:`u = -\log v` standard exponential) before
+    ``m`` others. Gauss-Legendre with ``num_nodes`` nodes on
+    :math:`x \in [-40, \log 40]`; at each node the Poisson-binomial CDF by the
+    :math:`O(k m)` recursion over the count. :math:`\sum_i \pi_i = m`.
+    Absolute error about 1e-14 in float64 for small ``m``; for ``m`` in the
+    tens the CDF drops steeply in ``x`` and 200 nodes give about 1e-6
+    (measured, ``k = 200``, ``m = 50``); raise ``num_nodes`` for more.
+
+    Cost :math:`O(\text{num\_nodes} \cdot k^2 m)` (each item has its own
+    time scale), in ``k`` steps; memory :math:`O(\text{num\_nodes} \cdot k m)`
+    per batch element, times ``k`` under reverse-mode autodiff.
+
+    :param logits: unnormalised log-probabilities, shape ``batch + (k,)``.
+    :param int m: number of items drawn, ``0 <= m <= k``.
+    :param int num_nodes: quadrature nodes.
+    :return: inclusion probabilities, shape ``batch + (k,)``.
+    """
+    xp = array_namespace(logits)
+    k = logits.shape[-1]
+    m = _count(m, k)
+    if m == 0:
+        return xp.zeros_like(logits)
+    lp = log_softmax(logits, axis=-1)
+    t, w = _legendre(num_nodes)
+    x = _X_LO + (t + 1) / 2 * (_X_HI - _X_LO)
+    u_np = np.exp(x)
+    u = _constant(xp, u_np[:, None], lp)  # (V, 1): node times, in units of 1/p_i
+    weight = _constant(xp, w / 2 * (_X_HI - _X_LO) * u_np * np.exp(-u_np), lp)
+    # d[..., v, i, n] = P(n of the items seen so far (other than i) have
+    # arrived by node v's time for item i), n < m.
+    ones = xp.ones(lp.shape[:-1] + (num_nodes, k, 1), dtype=lp.dtype,
+                   device=array_api_compat.device(lp))
+    d = xp.concat([ones] + [xp.zeros_like(ones)] * (m - 1), axis=-1)
+    items = xp.arange(k, device=array_api_compat.device(lp))
+    for j in range(k):
+        log_rate = xp.clip(lp[..., j : j + 1] - lp, max=_LOG_RATE_MAX)  # log(p_j / p_i)
+        a = u * xp.expand_dims(xp.exp(log_rate), axis=-2)  # (..., V, k)
+        other = items != j  # item j is not among the others of i = j
+        stay = xp.where(other, xp.exp(-a), xp.ones_like(a))[..., None]
+        come = xp.where(other, -xp.expm1(-a), xp.zeros_like(a))[..., None]
+        shifted = xp.concat([xp.zeros_like(d[..., :1]), d[..., :-1]], axis=-1)
+        d = d * stay + shifted * come
+    cdf = xp.sum(d, axis=-1)  # (..., V, k): P(N_{-i} <= m - 1)
+    return xp.sum(weight[:, None] * cdf, axis=-2)
+
+
+def _log1mexp_of_log(la):
+    """``log(1 - exp(-a))`` for ``a = exp(la)``, accurate for every ``la``
+    (``la + log((1 - e^-a)/a)`` for small ``a``, where ``a`` may underflow),
+    with safe inputs in both branches so that gradients are never NaN."""
+    xp = array_namespace(la)
+    small = la < 0
+    a_small = xp.exp(xp.where(small, la, xp.zeros_like(la)))  # in (0, 1]
+    ratio = xp.where(a_small > 0, -xp.expm1(-a_small) / xp.where(a_small > 0, a_small,
+                                                                  xp.ones_like(la)),
+                     xp.ones_like(la))
+    a_big = xp.exp(xp.where(small, xp.zeros_like(la), la))  # >= 1
+    return xp.where(small, la + xp.log(ratio), xp.log(-xp.expm1(-a_big)))
+
+
+def _phi(a):
+    """``phi(a) = a / (e^a - 1)`` and ``a phi'(a) = phi(a) (1 - a / (1 - e^-a))``,
+    without overflow, with the limits 1 and 0 at ``a = 0``."""
+    xp = array_namespace(a)
+    pos = a > 0
+    a_s = xp.where(pos, a, xp.ones_like(a))
+    a_over = a_s / -xp.expm1(-a_s)  # a / (1 - e^-a)
+    phi = xp.where(pos, a_over * xp.exp(-a_s), xp.ones_like(a))
+    return phi, xp.where(pos, phi * (1 - a_over), xp.zeros_like(a))
+
+
+def _subset_window(log_rate, mask, num_nodes):
+    r"""Gauss-Legendre nodes and weights on a window of :math:`x = \log u`
+    around the peak of the log-concave integrand of :func:`subset_log_prob`,
+    :math:`h(x) = x - e^x + \sum_{i \in A} \log(1 - e^{-r_i e^x})`.
+
+    The mode solves :math:`h'(x) = 1 - u + \sum_A \phi(r_i u) = 0`
+    (:math:`\phi(a) = a/(e^a - 1)`), which lies in :math:`u \in [1, |A| + 1]`;
+    safeguarded Newton (bracketed, bisection fallback). Bounds from concavity
+    (``S`` decreasing): :math:`h(x^*) - h(x^* + d) \ge u^*(e^d - 1 - d)` and
+    :math:`h(x^*) - h(x^* - d) \ge u^*(d - 1 + e^{-d})`; the window ends where
+    these reach ``_TAIL``. All without gradients (the nodes only place the
+    quadrature; the integral does not depend on them).
+    """
+    xp = array_namespace(log_rate)
+    fmask = xp.astype(mask, log_rate.dtype)
+    lo = xp.zeros_like(log_rate[..., 0])
+    hi = xp.log(xp.sum(fmask, axis=-1) + 1)
+    x = hi / 2
+    for _ in range(_MODE_STEPS):
+        u = xp.exp(x)
+        phi, a_dphi = _phi(xp.exp(log_rate + x[..., None]))
+        g = 1 - u + xp.sum(phi * fmask, axis=-1)
+        dg = -u + xp.sum(a_dphi * fmask, axis=-1)  # <= -u < 0
+        lo, hi = xp.where(g > 0, x, lo), xp.where(g > 0, hi, x)
+        newton = x - g / dg
+        x = xp.where((newton > lo) & (newton < hi), newton, (lo + hi) / 2)
+    c = _TAIL / xp.exp(x)  # c <= _TAIL since u* >= 1
+    # Right end: e^d - 1 - d = c. Start right of the root (e^d - 1 - d >=
+    # d^2/2, and >= c at log(1 + 2c) once c >= 1.26): Newton then decreases
+    # monotonically onto the root of this convex increasing function.
+    d_hi = xp.sqrt(2 * c)
+    d_hi = xp.where(c >= 1.26, xp.minimum(d_hi, xp.log1p(2 * c)), d_hi)
+    for _ in range(_WINDOW_STEPS):
+        d_hi = d_hi - (xp.expm1(d_hi) - d_hi - c) / xp.expm1(d_hi)
+    # Left end: d - 1 + e^-d = c, from the right of the root likewise
+    # (d - 1 + e^-d >= d^2/3 for d <= 1, and > d - 1 always).
+    d_lo = xp.where(3 * c <= 1, xp.sqrt(3 * c), c + 1)
+    for _ in range(_WINDOW_STEPS):
+        d_lo = d_lo - (d_lo + xp.expm1(-d_lo) - c) / -xp.expm1(-d_lo)
+    t, w = _legendre(num_nodes)
+    t, w = _constant(xp, (t + 1) / 2, log_rate), _constant(xp, w / 2, log_rate)
+    width = (d_lo + d_hi)[..., None]
+    return (x - d_lo)[..., None] + t * width, w * width
+
+
+def subset_log_prob(logits, mask, num_nodes=200):
+    r"""Log-probability that ``m = |A|`` items drawn without replacement with
+    probabilities ``p = softmax(logits)`` form the unordered set ``A``:
+
+    .. math::
+
+        P(A) = \int_0^1 \prod_{i \in A} \big(1 - v^{p_i / p_{\bar A}}\big)\, dv
+             = \int_{-\infty}^{\infty} e^{x - e^x}
+               \prod_{i \in A} \big(1 - e^{-e^x p_i / p_{\bar A}}\big)\, dx,
+
+    :math:`p_{\bar A} = 1 - \sum_{i \in A} p_i` (every item of ``A`` arrives
+    before the first of the rest, which arrives at an exponential time of
+    rate :math:`p_{\bar A}`). The integrand is log-concave in ``x``;
+    Gauss-Legendre with ``num_nodes`` nodes on a window around its peak
+    (found without gradients), summed in log space, so that ``log P(A)`` keeps
+    its relative accuracy (about 1e-13 in float64, measured up to ``k = 1000``,
+    ``|A| = 999``) for sets of any probability. ``P(A) = 1`` when ``A`` holds
+    every item. Cost :math:`O(\text{num\_nodes} \cdot k)`.
+
+    :param logits: unnormalised log-probabilities, shape ``batch + (k,)``.
+    :param mask: the set ``A`` as a boolean (or 0/1) array of shape
+        ``batch + (k,)``; broadcast with ``logits``.
+    :param int num_nodes: quadrature nodes.
+    :return: :math:`\log P(A)`, the broadcast batch shape.
+    """
+    xp = array_namespace(logits, mask)
+    if mask.dtype != xp.bool:
+        mask = mask != 0
+    lp = log_softmax(logits, axis=-1)
+    lp, mask = xp.broadcast_arrays(lp, mask)
+    full = xp.all(mask, axis=-1)
+    # log p_rest, over the items outside A (over all items where A is full,
+    # only to keep it finite; that result is replaced by 0).
+    outside = xp.where(mask, xp.full_like(lp, -math.inf), lp)
+    log_rest = logsumexp(xp.where(full[..., None], lp, outside), axis=-1)
+    log_rate = xp.where(mask, lp - log_rest[..., None], xp.zeros_like(lp))
+    log_rate = xp.clip(log_rate, max=_LOG_RATE_MAX)
+    x, w = _subset_window(stop_gradient(log_rate), mask, num_nodes)
+    la = xp.expand_dims(log_rate, axis=-2) + x[..., None]  # log(r_i u): (..., V, k)
+    factors = xp.where(xp.expand_dims(mask, axis=-2), _log1mexp_of_log(la), xp.zeros_like(la))
+    log_p = logsumexp(xp.log(w) + x - xp.exp(x) + xp.sum(factors, axis=-1), axis=-1)
+    return xp.where(full, xp.zeros_like(log_p), log_p)

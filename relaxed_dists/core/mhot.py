@@ -1,0 +1,318 @@
+r"""The m-hot relaxation of the source note (RelaxedMHot), MATH.md section 3.
+
+The value is the *selector matrix* :math:`V = [x_1; \dots; x_m]` of ``m``
+relaxed one-hot rows over ``k`` categories (shape ``... + (m, k)``, categories
+last); the m-hot mask of the note is :math:`S_i = \max_j x_{j,i}`
+(:func:`mhot`). With ``distinct=True`` (the note's construction) a row whose
+argmax repeats an earlier row's is discarded and drawn again, so the row
+argmaxes :math:`a_1, \dots, a_m` are ``m`` categories drawn without
+replacement; with ``distinct=False`` the rows are i.i.d. Concrete (the L2X /
+concrete-autoencoder construction).
+
+Shapes: ``logits`` ``batch + (k,)`` (unnormalised), ``temperature``
+``batch``, values ``sample + batch + (m, k)``. Uniform noise for
+:func:`rsample` has shape ``sample + batch + (m + 1, k)`` when ``distinct``
+(row 0 for the order, rows ``1..m`` for the rows, see :func:`rsample`) and
+``sample + batch + (m, k)`` otherwise (:func:`noise_rows`).
+"""
+
+import math
+import numbers
+
+from array_api_compat import device as _device
+
+from . import checks
+from . import concrete
+from ._namespace import array_namespace
+from .noise import gumbel
+from .special import log_softmax, logsumexp, softmax
+
+__all__ = [
+    "check_m",
+    "noise_rows",
+    "order",
+    "conditional_perturbed",
+    "perturbed",
+    "rsample",
+    "rsample_log",
+    "log_prob",
+    "exp_log_prob",
+    "order_log_prob",
+    "mhot",
+    "log_mhot",
+    "iid_inclusion_probs",
+    "on_simplex_rows",
+    "on_log_simplex_rows",
+    "SPECS",
+]
+
+
+def check_m(m, distinct, k=None, owner="RelaxedMHot"):
+    """Check the static arguments: ``m`` a Python integer (NumPy integers
+    count, ``bool`` does not), ``distinct`` a ``bool``, and, when the number
+    of categories ``k`` is given, ``1 <= m <= k`` if ``distinct`` (``m >= 1``
+    otherwise). Raises ``ValueError`` naming the argument and what was
+    expected; returns ``m`` as an ``int``."""
+    need = "1 <= m <= k" + ("" if k is None else f" = {k}") + " (the number of categories)"
+    if not distinct:
+        need = "m >= 1 (with distinct=False)"
+    if isinstance(m, bool) or not isinstance(m, numbers.Integral):
+        raise ValueError(f"{owner}: `m` must be a Python integer with {need}, "
+                         f"got {m!r} of type {type(m).__name__}")
+    if not isinstance(distinct, bool):
+        raise ValueError(f"{owner}: `distinct` must be True or False, got {distinct!r}")
+    if k is not None and (m < 1 or (distinct and m > k)):
+        raise ValueError(f"{owner}: `m` must be an integer with {need}, got m = {m}")
+    return int(m)
+
+
+def noise_rows(m, distinct=True):
+    """Number of uniform rows (each of length ``k``) one sample consumes."""
+    return m + 1 if distinct else m
+
+
+def _one_hot(idx, k, like):
+    """Boolean one-hot of the integer array ``idx`` over ``k`` categories."""
+    xp = array_namespace(idx)
+    cats = xp.arange(k, dtype=idx.dtype, device=_device(like))
+    return xp.expand_dims(idx, axis=-1) == cats
+
+
+def order(logits, u0, m):
+    r"""Argmax order :math:`a_1, \dots, a_m`: the top-``m`` indices of
+    :math:`\log p + G'` in decreasing order (Gumbel-top-k, Vieira 2014; Kool,
+    van Hoof & Welling 2019), distributed as ``m`` sequential draws without
+    replacement from ``Categorical(p)`` (Plackett-Luce).
+
+    :param logits: shape ``batch + (k,)``.
+    :param u0: uniforms, shape ``sample + batch + (k,)``.
+    :return: integer indices, shape ``sample + batch + (m,)``. Piecewise
+        constant in the logits: no gradient flows through the order.
+    """
+    xp = array_namespace(logits, u0)
+    keys = logits + gumbel(u0)
+    return xp.argsort(keys, axis=-1, descending=True)[..., :m]
+
+
+def conditional_perturbed(logits, argmaxes, u):
+    r"""Perturbed logits :math:`y_j` of each row given its argmax :math:`a_j`.
+
+    Row ``j`` is :math:`\log p + G_j` conditioned on
+    :math:`\arg\max = a_j`: its maximum :math:`M_j \sim \mathrm{Gumbel}(0)`
+    (the max of :math:`\log p + G` is Gumbel with location
+    :math:`\mathrm{logsumexp} \log p = 0` and independent of the argmax; this
+    is why the logits are normalised here) sits at :math:`a_j`, and every
+    other entry is a Gumbel with location :math:`\log p_i` truncated below
+    :math:`M_j`:
+
+    .. math::
+
+        y_{j,i} = -\log\left(e^{-M_j} + e^{-(\log p_i + G_{j,i})}\right),
+        \quad i \ne a_j, \qquad y_{j,a_j} = M_j .
+
+    :math:`M_j` is the Gumbel of the entry ``u[..., j, a_j]``, which the
+    truncated Gumbels do not use. Differentiable in the logits given the
+    order (pathwise derivatives are exact for :math:`E[f(V) \mid a]`).
+
+    :param logits: shape ``batch + (k,)``.
+    :param argmaxes: integer argmaxes, shape ``sample + batch + (m,)``.
+    :param u: uniforms, shape ``sample + batch + (m, k)``.
+    :return: shape ``sample + batch + (m, k)``.
+    """
+    xp = array_namespace(logits, u)
+    k = u.shape[-1]
+    hot = _one_hot(argmaxes, k, u)
+    g_max = gumbel(xp.sum(xp.where(hot, u, xp.zeros_like(u)), axis=-1))
+    g_max = xp.expand_dims(g_max, axis=-1)
+    z = xp.expand_dims(log_softmax(logits, axis=-1), axis=-2) + gumbel(u)
+    truncated = -xp.logaddexp(-g_max, -z)
+    return xp.where(hot, g_max + xp.zeros_like(truncated), truncated)
+
+
+def perturbed(logits, u, distinct=True):
+    r"""Perturbed logits :math:`y` of all rows (before division by the
+    temperature): :func:`order` from ``u[..., 0, :]`` and
+    :func:`conditional_perturbed` from ``u[..., 1:, :]`` when ``distinct``,
+    i.i.d. :math:`\log p + G_j` from ``u`` otherwise."""
+    xp = array_namespace(logits, u)
+    if not distinct:
+        return xp.expand_dims(logits, axis=-2) + gumbel(u)
+    m = u.shape[-2] - 1
+    return conditional_perturbed(logits, order(logits, u[..., 0, :], m), u[..., 1:, :])
+
+
+def _scaled(logits, temperature, u, distinct):
+    xp = array_namespace(logits, temperature, u)
+    tau = xp.expand_dims(xp.expand_dims(temperature, axis=-1), axis=-1)
+    return perturbed(logits, u, distinct) / tau
+
+
+def rsample(logits, temperature, u, distinct=True):
+    r"""Exact sample of the selector matrix, without a rejection loop:
+    :math:`x_j = \mathrm{softmax}(y_j / \tau)` with :math:`y` from
+    :func:`perturbed`.
+
+    With ``distinct`` it is equal in distribution to the note's construction
+    (draw Concrete rows, discard a row whose argmax repeats an earlier one):
+    the accepted argmaxes follow Plackett-Luce, which the Gumbel-top-m order
+    reproduces, and given its argmax each row is a Concrete conditioned on
+    that argmax, which :func:`conditional_perturbed` samples.
+
+    :param logits: shape ``batch + (k,)``.
+    :param temperature: shape ``batch``.
+    :param u: uniforms in ``(0, 1)``, shape
+        ``sample + batch + (noise_rows(m, distinct), k)``.
+    :return: shape ``sample + batch + (m, k)``, each row on the simplex.
+    """
+    return softmax(_scaled(logits, temperature, u, distinct), axis=-1)
+
+
+def rsample_log(logits, temperature, u, distinct=True):
+    """The same sample in log space, :math:`\\log x_j =
+    \\mathrm{log\\_softmax}(y_j/\\tau)`: each row a point of the log-simplex,
+    finite at any temperature."""
+    return log_softmax(_scaled(logits, temperature, u, distinct), axis=-1)
+
+
+def _log_remaining(logits, value):
+    """Per row ``j``: ``log(1 - sum_{l<j} p_{a_l})`` (shape ``... + (m,)``)
+    and whether ``a_j`` repeats an earlier argmax (same shape), with
+    ``a_j = argmax value[..., j, :]``."""
+    xp = array_namespace(logits, value)
+    k = value.shape[-1]
+    hot = _one_hot(xp.argmax(value, axis=-1), k, value)
+    hot_f = xp.astype(hot, value.dtype)
+    used = (xp.cumulative_sum(hot_f, axis=-2) - hot_f) > 0  # used by an earlier row
+    repeat = xp.any(hot & used, axis=-1)
+    # A repeated row gets no mask (so its mass stays positive and gradients
+    # finite); its density is -inf anyway.
+    used = used & ~xp.expand_dims(repeat, axis=-1)
+    lg = xp.expand_dims(logits, axis=-2) + xp.zeros_like(value)
+    masked = xp.where(used, xp.full_like(lg, -math.inf), lg)
+    # log of the remaining mass, as a difference of two logsumexps: exact
+    # zero for the first row, accurate when the used mass is close to 1.
+    log_rest = logsumexp(masked, axis=-1) - logsumexp(lg, axis=-1)
+    return log_rest, repeat, hot
+
+
+def _finish(per_row, logits, value, distinct):
+    xp = array_namespace(per_row)
+    if not distinct:
+        return xp.sum(per_row, axis=-1)
+    log_rest, repeat, _ = _log_remaining(logits, value)
+    out = xp.sum(per_row - log_rest, axis=-1)
+    return xp.where(xp.any(repeat, axis=-1), xp.full_like(out, -math.inf), out)
+
+
+def log_prob(logits, temperature, value, distinct=True):
+    r"""Log density of the selector matrix ``value`` (rows on the simplex):
+
+    .. math::
+
+        \log q(V) = \sum_{j=1}^m \Big[\log q_{\mathrm{Concrete}}(x_j)
+            - \log\big(1 - \textstyle\sum_{l<j} p_{a_l}\big)\Big]
+
+    if the row argmaxes :math:`a_j` are distinct, :math:`-\infty` otherwise
+    (each accepted row is a Concrete restricted to "argmax not yet used",
+    an event of probability :math:`1 - \sum_{l<j} p_{a_l}`). W.r.t. the
+    product over rows of Lebesgue measure on the first ``k - 1`` coordinates
+    of each row. With ``distinct=False``: :math:`\sum_j \log
+    q_{\mathrm{Concrete}}(x_j)`. The Concrete term is
+    :func:`relaxed_dists.core.concrete.log_prob` (with its exact limits where
+    float rounding made coordinates 0).
+    """
+    xp = array_namespace(logits, temperature, value)
+    per_row = concrete.log_prob(
+        xp.expand_dims(logits, axis=-2), xp.expand_dims(temperature, axis=-1), value
+    )
+    return _finish(per_row, logits, value, distinct)
+
+
+def exp_log_prob(logits, temperature, value, distinct=True):
+    r"""Log density of the selector matrix in log space (rows on the
+    log-simplex), as :func:`log_prob` with the ExpConcrete term
+    :func:`relaxed_dists.core.concrete.exp_log_prob` for each row:
+
+    .. math::
+
+        \log q(v) = \sum_{j=1}^m \Big[\log q_{\mathrm{ExpConcrete}}(v_j)
+            - \log\big(1 - \textstyle\sum_{l<j} p_{a_l}\big)\Big]
+
+    w.r.t. the product over rows of Lebesgue measure on the log-ratios
+    :math:`v_{j,i} - v_{j,k}`; finite at own samples at any temperature.
+    """
+    xp = array_namespace(logits, temperature, value)
+    per_row = concrete.exp_log_prob(
+        xp.expand_dims(logits, axis=-2), xp.expand_dims(temperature, axis=-1), value
+    )
+    return _finish(per_row, logits, value, distinct)
+
+
+def order_log_prob(logits, value, distinct=True):
+    r"""Log probability of the row argmaxes :math:`a_j` of ``value`` (in
+    linear or log space: the argmax is the same):
+
+    .. math::
+
+        \log P(a) = \sum_{j=1}^m \Big[\log p_{a_j}
+            - \log\big(1 - \textstyle\sum_{l<j} p_{a_l}\big)\Big]
+
+    (Plackett-Luce; :math:`-\infty` for repeated argmaxes) when
+    ``distinct``, :math:`\sum_j \log p_{a_j}` otherwise. Differentiable in
+    the logits; the argmaxes carry no gradient. This is the score-function
+    term of the gradient estimator (MATH.md section 3).
+    """
+    xp = array_namespace(logits, value)
+    k = value.shape[-1]
+    hot = _one_hot(xp.argmax(value, axis=-1), k, value)
+    logp = xp.expand_dims(log_softmax(logits, axis=-1), axis=-2) + xp.zeros_like(value)
+    per_row = xp.sum(xp.where(hot, logp, xp.zeros_like(logp)), axis=-1)
+    return _finish(per_row, logits, value, distinct)
+
+
+def mhot(value):
+    r"""The m-hot mask of the note, :math:`S_i = \max_j x_{j,i}`: shape
+    ``... + (k,)`` from a selector matrix ``... + (m, k)``."""
+    return array_namespace(value).max(value, axis=-2)
+
+
+def log_mhot(value):
+    r""":math:`\log S_i = \max_j v_{j,i}` from a selector matrix in log
+    space (finite where :math:`S` underflows)."""
+    return array_namespace(value).max(value, axis=-2)
+
+
+def iid_inclusion_probs(logits, m):
+    r"""Hard-limit inclusion probabilities for i.i.d. rows
+    (``distinct=False``): :math:`1 - (1 - p_i)^m`, with
+    :math:`\log(1 - p_i) = \mathrm{logsumexp}_{l \ne i} \log p_l` (accurate
+    for :math:`p_i` near 1)."""
+    xp = array_namespace(logits)
+    k = logits.shape[-1]
+    lg = xp.expand_dims(logits, axis=-2) + xp.zeros_like(xp.expand_dims(logits, axis=-1))
+    eye = _one_hot(xp.arange(k, device=_device(logits)), k, logits)
+    others = logsumexp(xp.where(eye, xp.full_like(lg, -math.inf), lg), axis=-1)
+    log1m_p = others - logsumexp(logits, axis=-1, keepdims=True)
+    return -xp.expm1(m * log1m_p)
+
+
+def on_simplex_rows(x):
+    """Every row (``axis=-2`` indexes rows) a point of the simplex."""
+    return array_namespace(x).all(checks.on_simplex(x), axis=-1)
+
+
+def on_log_simplex_rows(v):
+    """Every row a point of the log-simplex."""
+    return array_namespace(v).all(checks.on_log_simplex(v), axis=-1)
+
+
+#: name -> (check, event_dim, what is expected), as :data:`checks.SPECS`;
+#: each adapter turns these into constraints of its host library.
+SPECS = {
+    "simplex_rows": (on_simplex_rows, 2,
+                     "matrices whose rows are points of the simplex (entries >= 0 "
+                     "summing to 1 within 16 eps sqrt(k))"),
+    "log_simplex_rows": (on_log_simplex_rows, 2,
+                         "matrices whose rows are points of the log-simplex (finite "
+                         "entries, logsumexp 0 within 16 eps sqrt(k))"),
+}

@@ -1,0 +1,218 @@
+"""NumPyro distributions for the m-hot relaxation (RelaxedMHot,
+ExpRelaxedMHot) and :class:`MHotTrace_ELBO`, the ``Trace_ELBO`` whose
+gradients stay unbiased for them."""
+
+import jax
+import jax.numpy as jnp
+from jax.lax import stop_gradient
+from numpyro.distributions import ExpandedDistribution, Independent, MaskedDistribution
+from numpyro.distributions import constraints as _c
+from numpyro.distributions.transforms import (
+    IndependentTransform,
+    StickBreakingTransform,
+    biject_to,
+)
+from numpyro.handlers import seed
+from numpyro.infer import Trace_ELBO
+from numpyro.infer.util import get_importance_trace
+from numpyro.util import check_model_guide_match
+
+from .. import _docs_mhot
+from ..core import hard_limit
+from ..core import mhot as _mhot
+from .constraints import LogSimplexTransform, from_spec
+from .distributions import _Categorical
+
+__all__ = ["RelaxedMHot", "ExpRelaxedMHot", "MHotTrace_ELBO", "simplex_rows",
+           "log_simplex_rows"]
+
+
+def _distinct_rows(prototype):
+    """Log-simplex rows with distinct argmaxes (row ``j`` favours category
+    ``j mod k``), shaped like ``prototype``."""
+    m, k = jnp.shape(prototype)[-2:]
+    bump = jnp.arange(m)[:, None] % k == jnp.arange(k)
+    logits = jnp.broadcast_to(bump, jnp.shape(prototype)).astype(jnp.result_type(prototype))
+    return jax.nn.log_softmax(logits, axis=-1)
+
+
+simplex_rows = from_spec("simplex_rows", lambda p: jnp.exp(_distinct_rows(p)), _mhot.SPECS)
+log_simplex_rows = from_spec("log_simplex_rows", _distinct_rows, _mhot.SPECS)
+
+for _con, _t in [(simplex_rows, StickBreakingTransform), (log_simplex_rows, LogSimplexTransform)]:
+    # Row by row: the base transform acts on the last dim, rows are independent.
+    biject_to.register(type(_con), lambda c, _t=_t: IndependentTransform(_t(), 1))
+
+
+class _MHot(_Categorical):
+    """Shared body: ``m`` and ``distinct`` are static pytree aux fields; the
+    event is ``(m, k)``."""
+
+    pytree_aux_fields = ("m", "distinct")
+
+    def __init__(self, temperature, m, probs=None, logits=None, distinct=True,
+                 validate_args=None):
+        self.m = _mhot.check_m(m, distinct, owner=type(self).__name__)
+        self.distinct = distinct
+        super().__init__(temperature, probs=probs, logits=logits, validate_args=validate_args)
+
+    def _event_shape_for(self, param_event):
+        k = param_event[0]
+        _mhot.check_m(self.m, self.distinct, k, owner=type(self).__name__)
+        return (self.m, k)
+
+    def _noise_shape(self, sample_shape):
+        rows = _mhot.noise_rows(self.m, self.distinct)
+        return tuple(sample_shape) + self.batch_shape + (rows, self.event_shape[-1])
+
+    def order_log_prob(self, value):
+        """Log-probability of the row argmaxes of ``value`` (Plackett-Luce when
+        ``distinct``), differentiable in the logits."""
+        return _mhot.order_log_prob(self.logits, value, self.distinct)
+
+    def score_function(self, value):
+        """The score-function term of the gradient estimator:
+        :meth:`order_log_prob` when ``distinct``, ``None`` (fully
+        reparameterised) otherwise. Used by :class:`MHotTrace_ELBO`."""
+        return self.order_log_prob(value) if self.distinct else None
+
+    @property
+    def inclusion_probs(self):
+        """Probability that each category is among the selected ones in the
+        hard limit :math:`\\tau \\to 0` (shape ``batch + (k,)``, sums to ``m``
+        when ``distinct``)."""
+        if not self.distinct:
+            return _mhot.iid_inclusion_probs(self.logits, self.m)
+        return hard_limit.inclusion_probs(self.logits, self.m)
+
+
+class RelaxedMHot(_MHot):
+    __doc__ = _docs_mhot.RELAXED_MHOT
+    support = simplex_rows
+
+    def _rsample_fn(self, logits, temperature, u):
+        return _mhot.rsample(logits, temperature, u, self.distinct)
+
+    def _log_prob_fn(self, logits, temperature, value):
+        return _mhot.log_prob(logits, temperature, value, self.distinct)
+
+    def mhot(self, value):
+        """The relaxed m-hot mask :math:`S = \\max_j x_j`, shape ``... + (k,)``."""
+        return _mhot.mhot(value)
+
+
+class ExpRelaxedMHot(_MHot):
+    __doc__ = _docs_mhot.EXP_RELAXED_MHOT
+    support = log_simplex_rows
+
+    def _rsample_fn(self, logits, temperature, u):
+        return _mhot.rsample_log(logits, temperature, u, self.distinct)
+
+    def _log_prob_fn(self, logits, temperature, value):
+        return _mhot.exp_log_prob(logits, temperature, value, self.distinct)
+
+    def mhot(self, value):
+        """The relaxed m-hot mask :math:`S = \\exp(\\max_j v_j)`, shape ``... + (k,)``."""
+        return jnp.exp(_mhot.log_mhot(value))
+
+
+# ---------------------------------------------------------------- ELBO
+def _score_function(fn, value):
+    """The score-function term of the site distribution ``fn`` at ``value``
+    (shape: its batch shape), looking through NumPyro's wrappers; ``None``
+    for a distribution without one. Not scaled or masked (as in Pyro)."""
+    if isinstance(fn, (ExpandedDistribution, MaskedDistribution)):
+        sf = _score_function(fn.base_dist, value)
+        if sf is None:
+            return None
+        return jnp.broadcast_to(sf, jnp.shape(value)[: jnp.ndim(value) - fn.event_dim])
+    if isinstance(fn, Independent):
+        sf = _score_function(fn.base_dist, value)
+        if sf is None:
+            return None
+        n = fn.reinterpreted_batch_ndims
+        return jnp.sum(sf, axis=tuple(range(-n, 0)))
+    score = getattr(fn, "score_function", None)
+    return None if score is None else score(value)
+
+
+def _sum_to(term, term_frames, site_frames):
+    """Sum the detached cost ``term`` over every dim that is not a plate
+    shared with the scored site (keeping dims, so it broadcasts against the
+    site's score): Rao-Blackwellisation over independent plate elements, as
+    Pyro's ``MultiFrameTensor.sum_to``."""
+    shared = {f.name for f in site_frames}
+    keep = {f.dim for f in term_frames if f.name in shared}
+    nd = jnp.ndim(term)
+    axes = tuple(a for a in range(nd) if a - nd not in keep)
+    return jnp.sum(term, axis=axes, keepdims=True) if axes else term
+
+
+class MHotTrace_ELBO(Trace_ELBO):
+    """``Trace_ELBO`` with the score-function terms of distributions that
+    declare one (``score_function(value)``; :class:`RelaxedMHot` and
+    :class:`ExpRelaxedMHot` with ``distinct=True``), so that its gradients
+    are unbiased for them.
+
+    NumPyro's ``Trace_ELBO`` differentiates only along the sample path; for
+    these distributions that misses the discrete choice of the winning
+    categories and the gradient is biased. Here each particle's surrogate is
+
+    .. math::
+
+        \\mathrm{ELBO} + \\sum_{s} \\sum_{b}
+        \\overline{\\log r}_{s,b} \\,\\big(\\log P_s(a)_b
+        - \\overline{\\log P_s(a)_b}\\big)
+
+    (bars: stopped gradients) over the scored sites ``s`` and their batch
+    elements ``b``, where :math:`\\log r` is the particle's
+    :math:`\\log p - \\log q`, summed over everything except the plates it
+    shares with the site (as Pyro's ``Trace_ELBO`` does with
+    ``score_parts``). The added term is zero in value: ``loss`` equals
+    ``Trace_ELBO``'s.
+
+    Supports ``num_particles`` and ``vectorize_particles``; mutable state
+    and ``multi_sample_guide`` are not supported.
+    """
+
+    def __init__(self, num_particles=1, vectorize_particles=True):
+        super().__init__(num_particles=num_particles, vectorize_particles=vectorize_particles)
+
+    def loss_with_mutable_state(self, rng_key, param_map, model, guide, *args, **kwargs):
+        def single_particle(key):
+            model_key, guide_key = jax.random.split(key)
+            model_trace, guide_trace = get_importance_trace(
+                seed(model, model_key), seed(guide, guide_key), args, kwargs, param_map
+            )
+            check_model_guide_match(model_trace, guide_trace)
+            terms = []  # (plate frames, log p - log q) of each sample site
+            for name, site in model_trace.items():
+                if site["type"] != "sample":
+                    continue
+                term = site["log_prob"]
+                if not site["is_observed"] and name in guide_trace:
+                    term = term - guide_trace[name]["log_prob"]
+                terms.append((site["cond_indep_stack"], term))
+            for name, site in guide_trace.items():
+                if site["type"] == "sample" and name not in model_trace:
+                    terms.append((site["cond_indep_stack"], -site["log_prob"]))
+            elbo = sum((jnp.sum(t) for _, t in terms), start=jnp.zeros(()))
+            surrogate = elbo
+            for name, site in guide_trace.items():
+                if site["type"] != "sample" or site["is_observed"]:
+                    continue
+                sf = _score_function(site["fn"], site["value"])
+                if sf is None:
+                    continue
+                frames = site["cond_indep_stack"]
+                cost = sum(_sum_to(stop_gradient(t), f, frames) for f, t in terms)
+                surrogate = surrogate + jnp.sum(cost * (sf - stop_gradient(sf)))
+            return surrogate
+
+        if self.num_particles == 1:
+            return {"loss": -single_particle(rng_key), "mutable_state": None}
+        keys = jax.random.split(rng_key, self.num_particles)
+        return {
+            "loss": -jnp.mean(self.vectorize_particles_fn(single_particle, keys)),
+            "mutable_state": None,
+        }
