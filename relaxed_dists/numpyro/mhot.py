@@ -6,7 +6,6 @@ import jax
 import jax.numpy as jnp
 from jax.lax import stop_gradient
 from numpyro.distributions import ExpandedDistribution, Independent, MaskedDistribution
-from numpyro.distributions import constraints as _c
 from numpyro.distributions.transforms import (
     IndependentTransform,
     StickBreakingTransform,
@@ -17,8 +16,7 @@ from numpyro.infer import Trace_ELBO
 from numpyro.infer.util import get_importance_trace
 from numpyro.util import check_model_guide_match
 
-from .. import _docs_mhot
-from ..core import hard_limit
+from .. import _docs_mhot, _family
 from ..core import mhot as _mhot
 from .constraints import LogSimplexTransform, from_spec
 from .distributions import _Categorical
@@ -44,31 +42,8 @@ for _con, _t in [(simplex_rows, StickBreakingTransform), (log_simplex_rows, LogS
     biject_to.register(type(_con), lambda c, _t=_t: IndependentTransform(_t(), 1))
 
 
-class _MHot(_Categorical):
-    """Shared body: ``m`` and ``distinct`` are static pytree aux fields; the
-    event is ``(m, k)``."""
-
+class _MHot(_family.MHot, _Categorical):
     pytree_aux_fields = ("m", "distinct")
-
-    def __init__(self, temperature, m, probs=None, logits=None, distinct=True,
-                 validate_args=None):
-        self.m = _mhot.check_m(m, distinct, owner=type(self).__name__)
-        self.distinct = distinct
-        super().__init__(temperature, probs=probs, logits=logits, validate_args=validate_args)
-
-    def _event_shape_for(self, param_event):
-        k = param_event[0]
-        _mhot.check_m(self.m, self.distinct, k, owner=type(self).__name__)
-        return (self.m, k)
-
-    def _noise_shape(self, sample_shape):
-        rows = _mhot.noise_rows(self.m, self.distinct)
-        return tuple(sample_shape) + self.batch_shape + (rows, self.event_shape[-1])
-
-    def order_log_prob(self, value):
-        """Log-probability of the row argmaxes of ``value`` (Plackett-Luce when
-        ``distinct``), differentiable in the logits."""
-        return _mhot.order_log_prob(self.logits, value, self.distinct)
 
     def score_function(self, value):
         """The score-function term of the gradient estimator:
@@ -76,44 +51,15 @@ class _MHot(_Categorical):
         reparameterised) otherwise. Used by :class:`MHotTrace_ELBO`."""
         return self.order_log_prob(value) if self.distinct else None
 
-    @property
-    def inclusion_probs(self):
-        """Probability that each category is among the selected ones in the
-        hard limit :math:`\\tau \\to 0` (shape ``batch + (k,)``, sums to ``m``
-        when ``distinct``)."""
-        if not self.distinct:
-            return _mhot.iid_inclusion_probs(self.logits, self.m)
-        return hard_limit.inclusion_probs(self.logits, self.m)
 
-
-class RelaxedMHot(_MHot):
+class RelaxedMHot(_family.RelaxedMHot, _MHot):
     __doc__ = _docs_mhot.RELAXED_MHOT
     support = simplex_rows
 
-    def _rsample_fn(self, logits, temperature, u):
-        return _mhot.rsample(logits, temperature, u, self.distinct)
 
-    def _log_prob_fn(self, logits, temperature, value):
-        return _mhot.log_prob(logits, temperature, value, self.distinct)
-
-    def mhot(self, value):
-        """The relaxed m-hot mask :math:`S = \\max_j x_j`, shape ``... + (k,)``."""
-        return _mhot.mhot(value)
-
-
-class ExpRelaxedMHot(_MHot):
+class ExpRelaxedMHot(_family.ExpRelaxedMHot, _MHot):
     __doc__ = _docs_mhot.EXP_RELAXED_MHOT
     support = log_simplex_rows
-
-    def _rsample_fn(self, logits, temperature, u):
-        return _mhot.rsample_log(logits, temperature, u, self.distinct)
-
-    def _log_prob_fn(self, logits, temperature, value):
-        return _mhot.exp_log_prob(logits, temperature, value, self.distinct)
-
-    def mhot(self, value):
-        """The relaxed m-hot mask :math:`S = \\exp(\\max_j v_j)`, shape ``... + (k,)``."""
-        return jnp.exp(_mhot.log_mhot(value))
 
 
 # ---------------------------------------------------------------- ELBO

@@ -42,7 +42,7 @@ class RelaxedBase(TorchDistribution):
         )
         self.temperature = temperature.expand(batch_shape)
         setattr(self, given, param.expand(batch_shape + param_event))
-        super().__init__(batch_shape, self._event_shape_for(param_event), validate_args)
+        super().__init__(batch_shape, torch.Size(self._event_shape_for(param_event)), validate_args)
 
     def _event_shape_for(self, param_event):
         return param_event

@@ -3,8 +3,7 @@
 import torch
 from torch.distributions import constraints as _host
 
-from .. import _docs
-from ..core import binary_concrete, concrete
+from .. import _docs, _family
 from . import constraints
 from ._base import RelaxedBase
 
@@ -33,29 +32,21 @@ class _Binary(RelaxedBase):
     _logits_to_probs = staticmethod(torch.sigmoid)
 
 
-class GumbelSoftmax(_Categorical):
+class GumbelSoftmax(_family.GumbelSoftmax, _Categorical):
     __doc__ = _docs.GUMBEL_SOFTMAX
     support = constraints.simplex
-    _rsample_fn = staticmethod(concrete.rsample)
-    _log_prob_fn = staticmethod(concrete.log_prob)
 
 
-class ExpGumbelSoftmax(_Categorical):
+class ExpGumbelSoftmax(_family.ExpGumbelSoftmax, _Categorical):
     __doc__ = _docs.EXP_GUMBEL_SOFTMAX
     support = constraints.log_simplex
-    _rsample_fn = staticmethod(concrete.rsample_log)
-    _log_prob_fn = staticmethod(concrete.exp_log_prob)
 
 
-class BinaryConcrete(_Binary):
+class BinaryConcrete(_family.BinaryConcrete, _Binary):
     __doc__ = _docs.BINARY_CONCRETE
     support = _host.unit_interval
-    _rsample_fn = staticmethod(binary_concrete.rsample)
-    _log_prob_fn = staticmethod(binary_concrete.log_prob)
 
 
-class LogitBinaryConcrete(_Binary):
+class LogitBinaryConcrete(_family.LogitBinaryConcrete, _Binary):
     __doc__ = _docs.LOGIT_BINARY_CONCRETE
     support = _host.real
-    _rsample_fn = staticmethod(binary_concrete.rsample_logit)
-    _log_prob_fn = staticmethod(binary_concrete.logit_log_prob)
