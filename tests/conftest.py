@@ -17,3 +17,14 @@ def uniforms(rng, shape, dtype=np.float64):
     """Uniforms in [smallest_normal, 1), as the adapters draw them."""
     low = np.finfo(dtype).smallest_normal
     return rng.uniform(low, 1.0, size=shape).astype(dtype)
+
+
+def central_differences(fn, x, h=1e-6):
+    """Central finite differences of the scalar ``fn`` at the array ``x``."""
+    x = np.asarray(x, dtype=np.float64)
+    out = np.zeros_like(x)
+    for idx in np.ndindex(x.shape):
+        e = np.zeros_like(x)
+        e[idx] = h
+        out[idx] = (fn(x + e) - fn(x - e)) / (2 * h)
+    return out

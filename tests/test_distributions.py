@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from backends import BACKENDS, NumPyro, Pyro
+from conftest import central_differences
 from numpyro import distributions as ndist
 from torch import distributions as tdist
 
@@ -93,16 +94,6 @@ def test_adapter_sample_is_core_of_its_uniforms(B, name, rng):
     np.testing.assert_allclose(B.numpy(x), expected, rtol=1e-12, atol=1e-13)
 
 
-def _central_fd(f, x, h=1e-6):
-    x = np.asarray(x, dtype=np.float64)
-    g = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        e = np.zeros_like(x)
-        e[i] = h
-        g[i] = (f(x + e) - f(x - e)) / (2 * h)
-    return g
-
-
 @pytest.mark.parametrize("B", BACKENDS, ids=lambda B: B.name)
 @pytest.mark.parametrize("name", CLASSES)
 def test_gradients_match_finite_differences(B, name, rng):
@@ -122,8 +113,8 @@ def test_gradients_match_finite_differences(B, name, rng):
     for obj in (sample_obj, logp_obj):
         g_l, g_t = B.grad(obj, logits, tau)
         num = lambda f: float(B.numpy(f))
-        np.testing.assert_allclose(g_l, _central_fd(lambda l: num(obj(B.asarray(l), B.asarray(tau))), logits), rtol=1e-6, atol=1e-7)
-        np.testing.assert_allclose(g_t, _central_fd(lambda t: num(obj(B.asarray(logits), B.asarray(t))), tau), rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(g_l, central_differences(lambda l: num(obj(B.asarray(l), B.asarray(tau))), logits), rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(g_t, central_differences(lambda t: num(obj(B.asarray(logits), B.asarray(t))), tau), rtol=1e-6, atol=1e-7)
 
 
 @pytest.mark.parametrize("name", CLASSES)
