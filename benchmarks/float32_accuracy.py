@@ -42,8 +42,10 @@ def main(argv=None):
     args = p.parse_args(argv)
     rng = np.random.default_rng(args.seed)
     low = float(np.finfo(np.float32).smallest_normal)
-    print("| k | tau | backend | finite | max err (nats) | max err (ulp of log q) | max abs log q "
-          "| torch NaN | torch rejected |")
+    print(
+        "| k | tau | backend | finite | max err (nats) | max err (ulp of log q) | max abs log q "
+        "| torch NaN | torch rejected |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for k in (10, 1000, 10_000):
         logits = (rng.normal(size=k) * 2).astype(np.float32)
@@ -58,8 +60,10 @@ def main(argv=None):
                 lp = np.asarray(cc.exp_log_prob(l, t, cc.rsample_log(l, t, conv(u32)))).astype(np.float64)
                 err = np.abs(lp - ref)
                 ulp = np.spacing(np.abs(ref).astype(np.float32)).astype(np.float64)
-                print(f"| {k} | {tau} | {name} | {np.isfinite(lp).mean():.0%} | {err.max():.1e} "
-                      f"| {np.max(err / ulp):.1f} | {np.abs(ref).max():.3g} | {nan:.0%} | {rejected:.1%} |")
+                print(
+                    f"| {k} | {tau} | {name} | {np.isfinite(lp).mean():.0%} | {err.max():.1e} "
+                    f"| {np.max(err / ulp):.1f} | {np.abs(ref).max():.3g} | {nan:.0%} | {rejected:.1%} |"
+                )
     print("\nLogitBinaryConcrete, 10 000 logits ~ N(0, 4):")
     logits = (rng.normal(size=10_000) * 2).astype(np.float32)
     u32 = rng.uniform(low, 1.0, size=10_000).astype(np.float32)
@@ -69,7 +73,8 @@ def main(argv=None):
         for name, conv in BACKENDS.items():
             l, t = conv(logits), conv(np.float32(tau))
             lp = np.asarray(bc.logit_log_prob(l, t, bc.rsample_logit(l, t, conv(u32))))
-            print(f"  tau={tau} {name}: finite {np.isfinite(lp).mean():.0%}, max err {np.abs(lp - ref).max():.1e} nats")
+            err = np.abs(lp - ref).max()
+            print(f"  tau={tau} {name}: finite {np.isfinite(lp).mean():.0%}, max err {err:.1e} nats")
 
 
 if __name__ == "__main__":

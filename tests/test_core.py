@@ -175,7 +175,9 @@ def _chi2_pvalue(counts, probs):
 
 
 def _bin_probs_1d(logpdf, edges, lo, hi):
-    inner = [integrate.quad(lambda s: np.exp(logpdf(s)), a, b, limit=200)[0] for a, b in zip(edges[:-1], edges[1:])]
+    inner = [
+        integrate.quad(lambda s: np.exp(logpdf(s)), a, b, limit=200)[0] for a, b in zip(edges[:-1], edges[1:])
+    ]
     left = integrate.quad(lambda s: np.exp(logpdf(s)), lo, edges[0], limit=200)[0]
     return np.array([left, *inner, 1 - left - sum(inner)])
 
@@ -238,6 +240,7 @@ def test_goodness_of_fit_log_simplex_k3(tau, rng):
         def f(X, Y):
             v = cc.log_ratios_to_log_simplex(np.stack([X, Y], -1))
             return cc.exp_log_prob(logits, np.asarray(t), v)
+
         return f
 
     assert _chi2_pvalue(counts, _box_probs_2d(logpdf(tau), ex, ey)) > 1e-3
@@ -292,7 +295,9 @@ def test_float32_log_space_twin_is_finite_and_accurate(k, backend, rng):
     logits = rng.normal(size=k) * 2
     u32 = uniforms(rng, (100, k), np.float32)
     for tau in TEMPS:
-        ref = cc.exp_log_prob(logits, np.asarray(tau), cc.rsample_log(logits, np.asarray(tau), u32.astype(np.float64)))
+        ref = cc.exp_log_prob(
+            logits, np.asarray(tau), cc.rsample_log(logits, np.asarray(tau), u32.astype(np.float64))
+        )
         l32, t32 = conv(logits.astype(np.float32)), conv(np.float32(tau))
         lp = _np(cc.exp_log_prob(l32, t32, cc.rsample_log(l32, t32, conv(u32)))).astype(np.float64)
         assert np.isfinite(lp).all()

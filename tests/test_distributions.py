@@ -113,8 +113,18 @@ def test_gradients_match_finite_differences(B, name, rng):
     for obj in (sample_obj, logp_obj):
         g_l, g_t = B.grad(obj, logits, tau)
         num = lambda f: float(B.numpy(f))
-        np.testing.assert_allclose(g_l, central_differences(lambda l: num(obj(B.asarray(l), B.asarray(tau))), logits), rtol=1e-6, atol=1e-7)
-        np.testing.assert_allclose(g_t, central_differences(lambda t: num(obj(B.asarray(logits), B.asarray(t))), tau), rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(
+            g_l,
+            central_differences(lambda l: num(obj(B.asarray(l), B.asarray(tau))), logits),
+            rtol=1e-6,
+            atol=1e-7,
+        )
+        np.testing.assert_allclose(
+            g_t,
+            central_differences(lambda t: num(obj(B.asarray(logits), B.asarray(t))), tau),
+            rtol=1e-6,
+            atol=1e-7,
+        )
 
 
 @pytest.mark.parametrize("name", CLASSES)
@@ -229,23 +239,35 @@ def test_agrees_with_torch_relaxed_one_hot_categorical(rng):
     np.testing.assert_allclose(ours.log_prob(x), theirs.log_prob(x), rtol=1e-10)
     v = x.log()
     exp_theirs = tdist.relaxed_categorical.ExpRelaxedCategorical(tau, logits=logits)
-    np.testing.assert_allclose(Pyro.module.ExpGumbelSoftmax(tau, logits=logits).log_prob(v), exp_theirs.log_prob(v), rtol=1e-10)
+    np.testing.assert_allclose(
+        Pyro.module.ExpGumbelSoftmax(tau, logits=logits).log_prob(v), exp_theirs.log_prob(v), rtol=1e-10
+    )
 
 
 def test_agrees_with_relaxed_bernoulli_of_torch_and_numpyro(rng):
     logits = rng.normal(size=6)
     tau = 0.5
-    x = tdist.RelaxedBernoulli(torch.tensor(tau, dtype=torch.float64), logits=torch.as_tensor(logits)).sample((40,))
-    theirs = tdist.RelaxedBernoulli(torch.tensor(tau, dtype=torch.float64), logits=torch.as_tensor(logits)).log_prob(x)
-    ours = Pyro.module.BinaryConcrete(torch.tensor(tau, dtype=torch.float64), logits=torch.as_tensor(logits)).log_prob(x)
+    x = tdist.RelaxedBernoulli(torch.tensor(tau, dtype=torch.float64), logits=torch.as_tensor(logits)).sample(
+        (40,)
+    )
+    theirs = tdist.RelaxedBernoulli(
+        torch.tensor(tau, dtype=torch.float64), logits=torch.as_tensor(logits)
+    ).log_prob(x)
+    ours = Pyro.module.BinaryConcrete(
+        torch.tensor(tau, dtype=torch.float64), logits=torch.as_tensor(logits)
+    ).log_prob(x)
     np.testing.assert_allclose(ours, theirs, rtol=1e-9)
     theirs_n = ndist.RelaxedBernoulliLogits(tau, jnp.asarray(logits)).log_prob(jnp.asarray(x.numpy()))
     ours_n = NumPyro.module.BinaryConcrete(tau, logits=jnp.asarray(logits)).log_prob(jnp.asarray(x.numpy()))
     np.testing.assert_allclose(ours_n, theirs_n, rtol=1e-9)
     z = torch.logit(x)
     np.testing.assert_allclose(
-        Pyro.module.LogitBinaryConcrete(torch.tensor(tau, dtype=torch.float64), logits=torch.as_tensor(logits)).log_prob(z),
-        tdist.relaxed_bernoulli.LogitRelaxedBernoulli(torch.tensor(tau, dtype=torch.float64), logits=torch.as_tensor(logits)).log_prob(z),
+        Pyro.module.LogitBinaryConcrete(
+            torch.tensor(tau, dtype=torch.float64), logits=torch.as_tensor(logits)
+        ).log_prob(z),
+        tdist.relaxed_bernoulli.LogitRelaxedBernoulli(
+            torch.tensor(tau, dtype=torch.float64), logits=torch.as_tensor(logits)
+        ).log_prob(z),
         rtol=1e-9,
     )
 
@@ -256,7 +278,9 @@ def test_where_torch_fails_we_do_not(rng):
     logits = torch.as_tensor(rng.normal(size=1000), dtype=torch.float32)
     tau = torch.tensor(0.05)
     x = tdist.RelaxedOneHotCategorical(tau, logits=logits, validate_args=False).rsample((200,))
-    assert torch.isnan(tdist.RelaxedOneHotCategorical(tau, logits=logits, validate_args=False).log_prob(x)).all()
+    assert torch.isnan(
+        tdist.RelaxedOneHotCategorical(tau, logits=logits, validate_args=False).log_prob(x)
+    ).all()
     d = Pyro.module.ExpGumbelSoftmax(tau, logits=logits, validate_args=True)
     assert torch.isfinite(d.log_prob(d.rsample((200,)))).all()
 

@@ -44,7 +44,9 @@ def test_pyro_svi_recovers_peaked_posterior(rng):
         logits = pyro.param("q_logits", torch.zeros(4))
         pyro.sample("z", rp.GumbelSoftmax(tau, logits=logits))
 
-    svi = SVI(model, guide, pyro.optim.Adam({"lr": 0.05}), Trace_ELBO(num_particles=4, vectorize_particles=True))
+    svi = SVI(
+        model, guide, pyro.optim.Adam({"lr": 0.05}), Trace_ELBO(num_particles=4, vectorize_particles=True)
+    )
     losses = [svi.step(y) for _ in range(400)]
     q = torch.softmax(pyro.param("q_logits").detach(), -1)
     assert q[TRUE] > 0.9, q

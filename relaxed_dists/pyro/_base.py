@@ -38,7 +38,8 @@ class RelaxedBase(TorchDistribution):
         given, param = given_param(name, probs, logits)
         temperature, param = _float_tensors(temperature, param)
         batch_shape, param_event = (
-            torch.Size(s) for s in param_shapes(name, given, temperature.shape, param.shape, self._categorical)
+            torch.Size(s)
+            for s in param_shapes(name, given, temperature.shape, param.shape, self._categorical)
         )
         self.temperature = temperature.expand(batch_shape)
         setattr(self, given, param.expand(batch_shape + param_event))
@@ -50,7 +51,7 @@ class RelaxedBase(TorchDistribution):
     @property
     def _param_event_shape(self):
         p = self.__dict__.get("logits", self.__dict__.get("probs"))
-        return p.shape[len(self.batch_shape):]
+        return p.shape[len(self.batch_shape) :]
 
     @lazy_property
     def logits(self):
