@@ -21,8 +21,7 @@ import numbers
 
 from array_api_compat import device as _device
 
-from . import checks
-from . import concrete
+from . import checks, concrete
 from ._namespace import array_namespace
 from .noise import gumbel
 from .special import log_softmax, logsumexp, softmax
