@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import torch
+from conftest import central_differences
 from scipy import special
 
 from relaxed_dists.core import hard_limit as hl
@@ -160,15 +161,6 @@ def test_float32_stays_finite_and_close(rng):
         np.testing.assert_allclose(lp, hl.subset_log_prob(logits, masks), rtol=1e-5, atol=1e-5)
 
 
-def _central_differences(fn, x, h=1e-6):
-    out = np.zeros_like(x)
-    for idx in np.ndindex(x.shape):
-        e = np.zeros_like(x)
-        e[idx] = h
-        out[idx] = (fn(x + e) - fn(x - e)) / (2 * h)
-    return out
-
-
 @pytest.mark.parametrize("what", ["inclusion_probs", "subset_log_prob"])
 def test_gradients_match_finite_differences(what, rng):
     logits = rng.normal(size=(2, 5))
@@ -180,7 +172,7 @@ def test_gradients_match_finite_differences(what, rng):
             return xp.sum(hl.inclusion_probs(lg, 2) * xp.asarray(weights))
         return xp.sum(hl.subset_log_prob(lg, xp.asarray(masks)) * xp.asarray(weights[:, 0]))
 
-    expected = _central_differences(lambda lg: float(fn(np, lg)), logits)
+    expected = central_differences(lambda lg: float(fn(np, lg)), logits)
     lt = torch.tensor(logits, requires_grad=True)
     (g_torch,) = torch.autograd.grad(fn(torch, lt), lt)
     g_jax = jax.grad(lambda lg: fn(jnp, lg))(jnp.asarray(logits))

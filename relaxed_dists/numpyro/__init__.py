@@ -3,6 +3,7 @@
 from . import constraints
 from .distributions import BinaryConcrete, ExpGumbelSoftmax, GumbelSoftmax, LogitBinaryConcrete
 from .mhot import ExpRelaxedMHot, MHotTrace_ELBO, RelaxedMHot
+from .subset import LogitRelaxedSubset, RelaxedSubset
 
 __all__ = [
     "BinaryConcrete",
@@ -10,7 +11,9 @@ __all__ = [
     "ExpRelaxedMHot",
     "GumbelSoftmax",
     "LogitBinaryConcrete",
+    "LogitRelaxedSubset",
     "MHotTrace_ELBO",
     "RelaxedMHot",
+    "RelaxedSubset",
     "constraints",
 ]

@@ -3,6 +3,7 @@
 from . import constraints
 from .distributions import BinaryConcrete, ExpGumbelSoftmax, GumbelSoftmax, LogitBinaryConcrete
 from .mhot import ExpRelaxedMHot, RelaxedMHot
+from .subset import LogitRelaxedSubset, RelaxedSubset
 
 __all__ = [
     "BinaryConcrete",
@@ -10,6 +11,8 @@ __all__ = [
     "ExpRelaxedMHot",
     "GumbelSoftmax",
     "LogitBinaryConcrete",
+    "LogitRelaxedSubset",
     "RelaxedMHot",
+    "RelaxedSubset",
     "constraints",
 ]
