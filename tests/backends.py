@@ -7,6 +7,7 @@ import torch
 
 import relaxed_dists.numpyro as rn
 import relaxed_dists.pyro as rp
+from relaxed_dists.pyro._base import draw_uniforms
 
 
 class Pyro:
@@ -28,8 +29,7 @@ class Pyro:
     def uniforms(shape, dtype, seed=0):
         """The uniforms the adapter draws for a sample of this full shape."""
         torch.manual_seed(seed)
-        low = float(torch.finfo(dtype).smallest_normal)
-        return torch.empty(shape, dtype=dtype).uniform_(low, 1.0)
+        return draw_uniforms(shape, dtype)
 
     @staticmethod
     def numpy(x):

@@ -5,6 +5,7 @@ negative controls, limits without NaN, and float32 accuracy of the twins."""
 import math
 
 import array_api_strict
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -278,6 +279,34 @@ def test_gradients_at_exact_zeros_are_not_nan():
     torch.where(torch.isfinite(y := cc.log_prob(logits, tau, x)), y, 0.0).backward()
     for g in (logits.grad, tau.grad, x.grad):
         assert not torch.isnan(g).any()
+
+
+@pytest.mark.parametrize("fn,event", [(cc.log_prob, 4), (bc.log_prob, 0)])
+def test_eager_fast_path_equals_the_general_path(fn, event, rng):
+    """Eager on the host, a value with no coordinate at 0 or 1 takes the
+    unmasked fast path; under ``jax.jit`` the masked general path runs. Both
+    give the same numbers and gradients, in the interior and (for the rows
+    with an exact 0 or 1, which send eager calls to the general path) at the
+    boundary."""
+    shape = (6, event) if event else (6,)
+    logits, tau = rng.normal(size=shape), rng.uniform(0.3, 2.0, size=6)
+    x = (cc.rsample if event else bc.rsample)(logits, tau, uniforms(rng, shape))
+    edge = x.copy()
+    edge[0, ...] = np.eye(event)[1] if event else 1.0
+    edge[1, ...] = np.array([0.0, 0.5, 0.25, 0.25]) if event else 0.0
+
+    def total(lg, t, v):
+        y = fn(lg, t, v)
+        return jnp.sum(jnp.where(jnp.isfinite(y), y, 0.0))
+
+    grad = jax.grad(total, argnums=(0, 1, 2))
+    for value in (x, edge):
+        args = (jnp.asarray(logits), jnp.asarray(tau), jnp.asarray(value))
+        np.testing.assert_allclose(fn(*args), jax.jit(fn)(*args), rtol=1e-12, atol=0)
+        np.testing.assert_allclose(fn(*args), fn(logits, tau, value), rtol=1e-12, atol=0)
+        for eager, jitted in zip(grad(*args), jax.jit(grad)(*args)):
+            np.testing.assert_allclose(eager, jitted, rtol=1e-10, atol=1e-12)
+    assert np.isinf(fn(logits, tau, edge)[:2]).all() and np.isfinite(fn(logits, tau, edge)[2:]).all()
 
 
 # ---------------------------------------------------------------- float32

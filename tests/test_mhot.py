@@ -27,6 +27,7 @@ import relaxed_dists.pyro.mhot as pm
 from relaxed_dists.core import concrete as cc
 from relaxed_dists.core import mhot as mh
 from relaxed_dists.core.special import softmax
+from relaxed_dists.pyro._base import draw_uniforms
 
 CORE_BACKENDS = {
     "numpy": np.asarray,
@@ -365,8 +366,7 @@ class PyroB:
     @staticmethod
     def uniforms(shape, dtype=torch.float64, seed=0):
         torch.manual_seed(seed)
-        low = float(torch.finfo(dtype).smallest_normal)
-        return torch.empty(shape, dtype=dtype).uniform_(low, 1.0)
+        return draw_uniforms(shape, dtype)
 
 
 # Eager JAX compiles every op for every new shape (~30 ms each on CPU); one

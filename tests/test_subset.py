@@ -23,6 +23,7 @@ import relaxed_dists.numpyro.subset as ns
 import relaxed_dists.pyro.subset as ps
 from relaxed_dists.core import hard_limit as hl
 from relaxed_dists.core import subset as cs
+from relaxed_dists.pyro._base import draw_uniforms
 
 CORE_BACKENDS = {
     "numpy": np.asarray,
@@ -82,6 +83,30 @@ def test_threshold_reaches_the_root(k, m, dtype):
         step = _remaining_newton_step(yt, z, m)
         scale = np.maximum(1.0, np.abs(yt.astype(np.float64)).max(-1))
         assert np.all(np.abs(step) <= 64 * np.finfo(dtype).eps * scale), (tau, np.abs(step).max())
+
+
+def test_early_stop_gives_the_result_of_every_pass(monkeypatch, rng):
+    """The secant phase stops once every row is in the dead band (a Python
+    check eager, a while_loop under jit); the result is that of all
+    _SECANT_STEPS passes, and jit agrees with eager."""
+    tau = np.array([1.0, 0.1, 0.02, 0.5] * 16)[:, None]
+    yt = (rng.normal(size=(64, 50)) + rng.gumbel(size=(64, 50))) / tau
+    eager = cs.threshold(yt, 7.5)
+    jitted = jax.jit(cs.threshold, static_argnums=1)(jnp.asarray(yt), 7.5)
+    calls = []
+
+    def every_pass(body, state, max_iter, pending):
+        for _ in range(max_iter):
+            state = body(state)
+        calls.append(max_iter)
+        return state
+
+    monkeypatch.setattr(cs, "bounded_loop", every_pass)
+    full = cs.threshold(yt, 7.5)
+    assert calls == [cs._SECANT_STEPS]
+    for a, b, c in zip(eager, jitted, full):
+        np.testing.assert_array_equal(a, c)
+        np.testing.assert_allclose(b, c, rtol=1e-13, atol=1e-13)
 
 
 def test_threshold_is_exact_where_the_sum_is_flat():
@@ -399,8 +424,7 @@ class PyroB:
     @staticmethod
     def uniforms(shape, dtype=torch.float64, seed=0):
         torch.manual_seed(seed)
-        low = float(torch.finfo(dtype).smallest_normal)
-        return torch.empty(shape, dtype=dtype).uniform_(low, 1.0)
+        return draw_uniforms(shape, dtype)
 
     @staticmethod
     def check(d, x):

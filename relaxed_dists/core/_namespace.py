@@ -2,8 +2,10 @@
 namespace from its arguments; there is no global backend."""
 
 import array_api_compat
+import numpy as np
 
-__all__ = ["array_namespace", "is_torch", "is_jax", "stop_gradient", "finfo"]
+__all__ = ["array_namespace", "is_torch", "is_jax", "stop_gradient", "finfo", "host_any",
+           "quiet_nonfinite", "bounded_loop"]
 
 
 def array_namespace(*xs):
@@ -36,3 +38,55 @@ def stop_gradient(x):
 def finfo(x):
     """Float information for the dtype of the array ``x``."""
     return array_namespace(x).finfo(x.dtype)
+
+
+def host_any(flag):
+    """``bool(any(flag))`` where that is free to ask: NumPy-like arrays, torch
+    CPU tensors and JAX arrays outside a trace; ``None`` elsewhere (inside
+    ``jax.jit``/``vmap``/``grad``, or on an accelerator, where asking would
+    synchronise), and the caller takes its general path."""
+    xp = array_namespace(flag)
+    if is_torch(xp):
+        return bool(flag.any()) if flag.device.type == "cpu" else None
+    if is_jax(xp):
+        import jax
+
+        if isinstance(flag, jax.core.Tracer) or any(d.platform != "cpu" for d in flag.devices()):
+            return None
+        return bool(xp.any(flag))
+    return bool(xp.any(flag))
+
+
+def quiet_nonfinite():
+    """A context in which NumPy (and ``array_api_strict``, which runs on it)
+    computes ``log 0`` and ``inf - inf`` without warnings, for fast paths
+    that detect those values afterwards; other backends never warn."""
+    return np.errstate(divide="ignore", invalid="ignore")
+
+
+def bounded_loop(body, state, max_iter, pending):
+    """Apply ``state = body(state)`` at most ``max_iter`` times, stopping
+    early once ``pending(state)`` (a boolean array: which rows still move) is
+    all False. ``body`` must leave finished rows unchanged, so the result is
+    that of exactly ``max_iter`` passes. Eager on the host the check is a
+    Python ``if``; inside a JAX trace it is a ``lax.while_loop`` (which runs
+    under ``jit`` and ``vmap``; call it on stopped values only, as reverse-mode
+    differentiation does not go through it); elsewhere (an accelerator) all
+    ``max_iter`` passes run."""
+    probe = pending(state)
+    xp = array_namespace(probe)
+    if is_jax(xp):
+        import jax
+
+        if isinstance(probe, jax.core.Tracer):
+            def cond(carry):
+                i, st = carry
+                return (i < max_iter) & xp.any(pending(st))
+
+            return jax.lax.while_loop(cond, lambda c: (c[0] + 1, body(c[1])), (0, state))[1]
+    for _ in range(max_iter):
+        if host_any(probe) is False:
+            break
+        state = body(state)
+        probe = pending(state)
+    return state

@@ -7,7 +7,7 @@ binary-case source note has a leading minus that gives ``P(x > 1/2) = 1 - p``.
 
 import math
 
-from ._namespace import array_namespace
+from ._namespace import array_namespace, host_any, quiet_nonfinite
 from .noise import logistic
 from .special import log_sigmoid, sigmoid
 
@@ -62,6 +62,13 @@ def log_prob(logits, temperature, value):
     clipped. For low temperatures use the logit-space twin.
     """
     xp = array_namespace(logits, temperature, value)
+    # Fast path where it is free to ask (see concrete.log_prob): a value of
+    # exactly 0 or 1 makes the unmasked formula NaN (inf - inf).
+    with quiet_nonfinite():
+        log_x, log_1mx = xp.log(value), xp.log1p(-value)
+        fast = logit_log_prob(logits, temperature, log_x - log_1mx) - log_x - log_1mx
+    if host_any(xp.isnan(fast)) is False:
+        return fast
     inside = (value > 0) & (value < 1)
     half = xp.full_like(value, 0.5)
     x = xp.where(inside, value, half)  # double where: no NaN gradients

@@ -70,7 +70,17 @@ def softplus(x):
 
 
 def log_sigmoid(x):
-    """``log(sigmoid(x)) = -softplus(-x)``."""
+    """``log(sigmoid(x)) = -softplus(-x)`` (torch's fused kernel, exact in
+    float64 over the whole line; jax's; else from :func:`softplus`)."""
+    xp = array_namespace(x)
+    if is_torch(xp):
+        import torch
+
+        return torch.nn.functional.logsigmoid(x)
+    if is_jax(xp):
+        import jax
+
+        return jax.nn.log_sigmoid(x)
     return -softplus(-x)
 
 
