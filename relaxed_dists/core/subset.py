@@ -11,18 +11,21 @@ All functions take unnormalised ``logits`` of shape ``batch + (k,)``, a
 ``temperature`` of shape ``batch``, a Python number ``m`` and, for sampling,
 uniforms ``u`` of shape ``sample + batch + (k,)``.
 
-**The threshold** is solved without gradients in a fixed number of passes
+**The threshold** is solved without gradients in a bounded number of passes
 over the ``k`` values (so that it runs under ``jax.jit``), in units of the
 temperature, :math:`\tilde t = t/\tau`, :math:`\tilde y = y/\tau`:
 
 1. a bracket from closed-form bounds (logsumexp and max/min of
    :math:`\tilde y`), and the sum at both ends;
-2. ``_SECANT_STEPS`` regula-falsi steps (Illinois variant) on the log-odds of
+2. at most ``_SECANT_STEPS`` regula-falsi steps (Illinois variant) on the log-odds of
    the mean, :math:`G = \log A - \log(k - A) - \log(m/(k-m))`,
    :math:`A = \sum_i S_i`: one sigmoid and one sum per pass. This finds the
    right gap between order statistics at low temperature, where
    :math:`A(\tilde t)` is a staircase and Newton's method crosses one item
-   per step;
+   per step. A row stops moving once its sum is within rounding of ``m``,
+   and the passes stop when every row has (a Python check eager, a
+   ``lax.while_loop`` inside a JAX trace): 6 or 7 passes at temperature 0.5
+   in float32, 10 to the cap of 18 at 0.01;
 3. ``_NEWTON_STEPS`` safeguarded Newton steps on
    :math:`h = \log(P + c^-) - \log(Q + c^+)`, with ``n`` the number of
    values above :math:`\tilde t`, :math:`c = m - n`,
@@ -58,7 +61,7 @@ import math
 import numbers
 
 from . import concrete, hard_limit
-from ._namespace import array_namespace, finfo, stop_gradient
+from ._namespace import array_namespace, bounded_loop, finfo, stop_gradient
 from .noise import gumbel
 from .special import log_sigmoid, logsumexp, sigmoid
 
@@ -239,11 +242,22 @@ def threshold(yt, m):
     # Below this |A - m| the sign of the float sum is not reliable: such a
     # point ends the search and is left to the Newton steps on h.
     dead = 4 * float(finfo(yt).eps) * (m + math.sqrt(k))
-    for _ in range(_SECANT_STEPS):
+
+    def residual(t):
         f = xp.sum(sigmoid(yt - t[..., None]), axis=-1) - m
-        f = xp.where(xp.abs(f) <= dead, xp.zeros_like(f), f)
+        return xp.where(xp.abs(f) <= dead, xp.zeros_like(f), f)
+
+    def secant_pass(state):
+        t, f, lo, hi, g_lo, g_hi, side = state
         lo, hi, g_lo, g_hi, side = _update(t, f, lo, hi, _log_odds(f, k, m), g_lo, g_hi, side)
         t = xp.where(f == 0, t, _secant(lo, hi, g_lo, g_hi))
+        return t, residual(t), lo, hi, g_lo, g_hi, side
+
+    # A pass leaves a row whose f is 0 unchanged, so stopping once every row
+    # has reached the dead band gives the result of all the passes.
+    state = bounded_loop(secant_pass, (t, residual(t), lo, hi, g_lo, g_hi, side), _SECANT_STEPS,
+                         lambda state: state[1] != 0)
+    t, _, lo, hi, g_lo, g_hi, side = state
     for i in range(_NEWTON_STEPS):
         h, step, weights, f = _newton_h(yt, t, m)
         # h has the sign of f = A - m, and keeps it where f has rounded to 0
