@@ -10,6 +10,15 @@ _REFS = """
        Gumbel-softmax. ICLR 2017.
 """
 
+_OWN = r"""
+    In Pyro, ``log_prob`` of the very tensor that ``rsample`` just returned
+    (unchanged, with a graph to the parameters) is computed from the noise
+    that produced it, as torch's cached transforms do: the same value up to
+    rounding and the same gradient w.r.t. the parameters, for a fraction of
+    the passes. Its gradient w.r.t. that tensor itself is then not the score
+    :math:`\nabla_x \log q(x)`; for that, score a copy (``x.clone()``).
+"""
+
 _CAT_PARAMS = """
     :param temperature: positive and finite; broadcast with the batch shape.
     :param probs: probabilities, positive and summing to 1 over the last dim.
@@ -39,7 +48,7 @@ GUMBEL_SOFTMAX = r"""The Gumbel-softmax (Concrete) relaxation of a categorical v
     :class:`ExpGumbelSoftmax` there, whose value ``log x`` stays finite.
 
     A drop-in for ``RelaxedOneHotCategorical``: the same constructor signature.
-""" + _CAT_PARAMS + _REFS
+""" + _OWN + _CAT_PARAMS + _REFS
 
 EXP_GUMBEL_SOFTMAX = r"""The Gumbel-softmax relaxation in log space (the stable twin of
     :class:`GumbelSoftmax`): the value is
@@ -52,7 +61,7 @@ EXP_GUMBEL_SOFTMAX = r"""The Gumbel-softmax relaxation in log space (the stable 
     exponential of ``v`` is distributed as :class:`GumbelSoftmax`; to score
     ``x`` itself subtract ``v.sum(-1)``. Under an AutoGuide its support maps
     from ``R^(k-1)`` by ``w -> log_softmax([w, 0])`` with unit Jacobian.
-""" + _CAT_PARAMS + _REFS
+""" + _OWN + _CAT_PARAMS + _REFS
 
 BINARY_CONCRETE = r"""The Binary Concrete relaxation of a Bernoulli variable.
 
@@ -69,7 +78,7 @@ BINARY_CONCRETE = r"""The Binary Concrete relaxation of a Bernoulli variable.
     :class:`LogitBinaryConcrete`, whose value ``logit x`` stays finite.
 
     A drop-in for ``RelaxedBernoulli``: the same constructor signature.
-""" + _BIN_PARAMS + _REFS
+""" + _OWN + _BIN_PARAMS + _REFS
 
 LOGIT_BINARY_CONCRETE = r"""The Binary Concrete relaxation in logit space (the stable twin of
     :class:`BinaryConcrete`): the value is
@@ -80,4 +89,4 @@ LOGIT_BINARY_CONCRETE = r"""The Binary Concrete relaxation in logit space (the s
     real line: a logistic density with location :math:`\mathrm{logit}\,p/\tau`
     and scale :math:`1/\tau`
     (:func:`relaxed_dists.core.binary_concrete.logit_log_prob`).
-""" + _BIN_PARAMS + _REFS
+""" + _OWN + _BIN_PARAMS + _REFS

@@ -16,24 +16,32 @@ class GumbelSoftmax:
     _categorical = True
     _rsample_fn = staticmethod(concrete.rsample)
     _log_prob_fn = staticmethod(concrete.log_prob)
+    _rsample_parts_fn = staticmethod(concrete.rsample_parts)
+    _log_prob_parts_fn = staticmethod(concrete.log_prob_parts)
 
 
 class ExpGumbelSoftmax:
     _categorical = True
     _rsample_fn = staticmethod(concrete.rsample_log)
     _log_prob_fn = staticmethod(concrete.exp_log_prob)
+    _rsample_parts_fn = staticmethod(concrete.rsample_log_parts)
+    _log_prob_parts_fn = staticmethod(concrete.exp_log_prob_parts)
 
 
 class BinaryConcrete:
     _categorical = False
     _rsample_fn = staticmethod(binary_concrete.rsample)
     _log_prob_fn = staticmethod(binary_concrete.log_prob)
+    _rsample_parts_fn = staticmethod(binary_concrete.rsample_parts)
+    _log_prob_parts_fn = staticmethod(binary_concrete.log_prob_parts)
 
 
 class LogitBinaryConcrete:
     _categorical = False
     _rsample_fn = staticmethod(binary_concrete.rsample_logit)
     _log_prob_fn = staticmethod(binary_concrete.logit_log_prob)
+    _rsample_parts_fn = staticmethod(binary_concrete.rsample_logit_parts)
+    _log_prob_parts_fn = staticmethod(binary_concrete.logit_log_prob_parts)
 
 
 class MHot:

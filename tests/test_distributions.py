@@ -289,3 +289,70 @@ def test_where_torch_fails_we_do_not(rng):
 def test_temperature_that_does_not_broadcast_raises(B, rng):
     with pytest.raises(ValueError, match="temperature"):
         _make(B, "GumbelSoftmax", np.ones(2), {"logits": rng.normal(size=(3, K))})
+
+
+# ------------------------------------------- Pyro: log_prob of its own rsample
+@pytest.mark.parametrize("name", CLASSES)
+@pytest.mark.parametrize("kind", ["logits", "probs"])
+def test_pyro_log_prob_of_own_rsample_from_its_noise(name, kind, rng):
+    """The tensor just returned by ``rsample`` is scored from the noise kept
+    with it: the same value (float64, 1e-12) and the same gradients w.r.t.
+    the parameters as scoring an equal tensor (a clone, same graph) by the
+    general formula; a tensor from ``sample()`` (no graph), a copy, or the
+    sample after an in-place change are scored by the general formula."""
+    params = {k: torch.tensor(v, requires_grad=True) for k, v in _params(name, (3,), rng, kind).items()}
+    tau = torch.tensor([0.4, 0.7, 1.6], dtype=torch.float64, requires_grad=True)
+    def make():  # afresh for each graph (lazy logits from probs carry one)
+        return getattr(Pyro.module, name)(tau, **params)
+
+    general = CLASSES[name][2]
+    w = torch.tensor(rng.normal(size=(5, 3) + ((K,) if CLASSES[name][0] else ())))
+
+    def objective(score_clone):
+        torch.manual_seed(3)
+        d = make()
+        x = d.rsample((5,))
+        assert d._parts_of(x) is not None
+        lp = d.log_prob(x.clone() if score_clone else x)
+        grads = torch.autograd.grad((x * w).sum() + lp.sum(), [tau, *params.values()])
+        return lp.detach(), grads, x
+
+    lp_own, g_own, x = objective(False)
+    lp_clone, g_clone, _ = objective(True)
+    d = make()
+    logits = d.logits.detach()
+    np.testing.assert_allclose(lp_own, general(logits, tau.detach(), x.detach()), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(lp_own, lp_clone, rtol=1e-12, atol=1e-12)
+    for a, b in zip(g_own, g_clone):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+    assert max(float(g.abs().max()) for g in g_own) > 1e-3
+
+    # no graph (sample() runs under no_grad): nothing kept, the partial
+    # derivative w.r.t. the parameters at a fixed value is the general one
+    torch.manual_seed(3)
+    y = d.sample((5,))
+    assert d._parts_of(y) is None
+    (g_fixed,) = torch.autograd.grad(d.log_prob(y).sum(), [tau])
+    (g_leaf,) = torch.autograd.grad(make().log_prob(y.clone()).sum(), [tau])
+    np.testing.assert_allclose(g_fixed, g_leaf, rtol=1e-12)
+    d = make()
+    x = d.rsample((5,))
+    x.mul_(1.0)  # in place: the kept noise no longer vouches for the value
+    assert d._parts_of(x) is None
+
+
+@pytest.mark.parametrize("name", ["GumbelSoftmax", "BinaryConcrete"])
+def test_pyro_own_sample_rounded_to_the_boundary_gets_the_limit(name):
+    """float32 at temperature 0.05: some own samples round to exact 0 (or 1);
+    their log_prob is the documented limit, as for any equal tensor, and the
+    others' the density from the noise."""
+    logits = torch.randn(3 if name == "GumbelSoftmax" else (), generator=torch.Generator().manual_seed(0))
+    d = getattr(Pyro.module, name)(torch.tensor(0.05), logits=logits.requires_grad_())
+    torch.manual_seed(0)
+    x = d.rsample((200,))
+    assert bool(((x == 0) | (x == 1)).any())
+    lp = d.log_prob(x).detach()
+    expected = d.log_prob(x.detach().clone()).detach()
+    assert torch.equal(torch.isinf(lp), torch.isinf(expected))
+    assert 0 < int(torch.isinf(lp).sum()) < 200
+    np.testing.assert_allclose(lp[torch.isfinite(lp)], expected[torch.isfinite(expected)], rtol=1e-5)

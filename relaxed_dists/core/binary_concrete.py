@@ -11,7 +11,8 @@ from ._namespace import array_namespace, host_any, quiet_nonfinite
 from .noise import logistic
 from .special import log_sigmoid, sigmoid
 
-__all__ = ["rsample", "rsample_logit", "log_prob", "logit_log_prob"]
+__all__ = ["rsample", "rsample_logit", "log_prob", "logit_log_prob", "rsample_parts",
+           "rsample_logit_parts", "log_prob_parts", "logit_log_prob_parts"]
 
 
 def rsample_logit(logits, temperature, u):
@@ -82,3 +83,39 @@ def log_prob(logits, temperature, value):
         xp.where(temperature > 1, -inf, xp.where(at_one, logits, -logits) + xp.zeros_like(finite)),
     )
     return xp.where(inside, finite, limit)
+
+
+# ------------------------------------------------ densities from the noise
+# As in concrete: at its own sample z = (logit p + L)/tau, a = logit p - tau z
+# is -L, and log sigma(-L) + log sigma(L) = log(1 - u) + log u, the two logs
+# computed on the way to L = log u - log(1 - u).
+def rsample_logit_parts(logits, temperature, u):
+    """:func:`rsample_logit` and the parts ``(log u, log(1 - u))`` for
+    :func:`logit_log_prob_parts`."""
+    xp = array_namespace(u)
+    parts = (xp.log(u), xp.log1p(-u))
+    return (logits + (parts[0] - parts[1])) / temperature, parts
+
+
+def rsample_parts(logits, temperature, u):
+    """:func:`rsample` and the parts for :func:`log_prob_parts`."""
+    z, parts = rsample_logit_parts(logits, temperature, u)
+    return sigmoid(z), parts
+
+
+def logit_log_prob_parts(logits, temperature, value, parts):
+    """:func:`logit_log_prob` at the sample ``value`` of
+    :func:`rsample_logit_parts` that came with ``parts``."""
+    xp = array_namespace(logits, temperature, value)
+    return xp.log(temperature) + (parts[0] + parts[1])
+
+
+def log_prob_parts(logits, temperature, value, parts):
+    """:func:`log_prob` at the sample ``value`` of :func:`rsample_parts` that
+    came with ``parts``; ``None`` where ``value`` has rounded to exactly 0 or 1
+    (then :func:`log_prob` gives the limit there) or where that cannot be
+    asked for free."""
+    xp = array_namespace(logits, temperature, value)
+    with quiet_nonfinite():
+        out = logit_log_prob_parts(logits, temperature, value, parts) - xp.log(value) - xp.log1p(-value)
+    return out if host_any(xp.isinf(out)) is False else None

@@ -20,6 +20,12 @@ __all__ = [
     "exp_log_prob",
     "log_ratios_to_log_simplex",
     "log_simplex_to_log_ratios",
+    "gumbel_parts",
+    "noise_log_softmax_sum",
+    "rsample_parts",
+    "rsample_log_parts",
+    "log_prob_parts",
+    "exp_log_prob_parts",
 ]
 
 
@@ -154,3 +160,62 @@ def log_ratios_to_log_simplex(w):
 def log_simplex_to_log_ratios(v):
     """Inverse of :func:`log_ratios_to_log_simplex`."""
     return v[..., :-1] - v[..., -1:]
+
+
+# ------------------------------------------------ densities from the noise
+# At its own sample the density is a function of the noise that produced it:
+# with y = (log p + G)/tau, log p - tau log x = -G + c(y) for a per-row
+# constant c, so sum_i log_softmax(log p - tau log x)_i equals
+# sum_i log_softmax(-G)_i = -sum_i G_i - k log sum_i E_i, where
+# E = exp(-G) = -log u is computed on the way to G. These functions let an
+# adapter keep (G, E) from rsample and score that very sample with two sums
+# instead of the passes over the value (torch keeps the forward of its
+# cached transforms the same way); the value is the same up to rounding, the
+# gradient is the same total derivative.
+def gumbel_parts(u):
+    """``(G, E)``: standard Gumbel noise ``G = -log E`` and the standard
+    exponentials ``E = -log u`` it is made from."""
+    xp = array_namespace(u)
+    e = -xp.log(u)
+    return -xp.log(e), e
+
+
+def noise_log_softmax_sum(parts):
+    r""":math:`\sum_i \mathrm{log\_softmax}(-G)_i = -\sum_i G_i - k \log\sum_i E_i`."""
+    xp = array_namespace(parts[0])
+    g, e = parts
+    return -xp.sum(g, axis=-1) - g.shape[-1] * xp.log(xp.sum(e, axis=-1))
+
+
+def rsample_parts(logits, temperature, u):
+    """:func:`rsample` and the noise parts for :func:`log_prob_parts`."""
+    xp = array_namespace(logits, temperature, u)
+    parts = gumbel_parts(u)
+    return softmax((logits + parts[0]) / xp.expand_dims(temperature, axis=-1), axis=-1), parts
+
+
+def rsample_log_parts(logits, temperature, u):
+    """:func:`rsample_log` and the noise parts for :func:`exp_log_prob_parts`."""
+    xp = array_namespace(logits, temperature, u)
+    parts = gumbel_parts(u)
+    return log_softmax((logits + parts[0]) / xp.expand_dims(temperature, axis=-1), axis=-1), parts
+
+
+def exp_log_prob_parts(logits, temperature, value, parts):
+    """:func:`exp_log_prob` at the sample ``value`` of
+    :func:`rsample_log_parts` that came with ``parts`` (two sums)."""
+    xp = array_namespace(logits, temperature, value)
+    k = value.shape[-1]
+    return math.lgamma(k) + (k - 1) * xp.log(temperature) + noise_log_softmax_sum(parts)
+
+
+def log_prob_parts(logits, temperature, value, parts):
+    r""":func:`log_prob` at the sample ``value`` of :func:`rsample_parts` that
+    came with ``parts``: :func:`exp_log_prob_parts` minus
+    :math:`\sum_i \log x_i`; ``None`` where a coordinate has rounded to
+    exactly 0 (then :func:`log_prob` gives the limit there) or where that
+    cannot be asked for free (see :func:`._namespace.host_any`)."""
+    xp = array_namespace(logits, temperature, value)
+    with quiet_nonfinite():
+        out = exp_log_prob_parts(logits, temperature, value, parts) - xp.sum(xp.log(value), axis=-1)
+    return out if host_any(xp.isinf(out)) is False else None

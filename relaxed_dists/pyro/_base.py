@@ -1,5 +1,7 @@
 """The shared base of the Pyro classes: parameters, shapes, noise, expand."""
 
+import weakref
+
 import torch
 from pyro.distributions.torch_distribution import TorchDistribution
 from torch.distributions.utils import lazy_property
@@ -78,11 +80,32 @@ class RelaxedBase(TorchDistribution):
         return draw_uniforms(self._noise_shape(torch.Size(sample_shape)), t.dtype, t.device)
 
     def rsample(self, sample_shape=torch.Size()):
-        return self._rsample_fn(self.logits, self.temperature, self._uniform(sample_shape))
+        u = self._uniform(sample_shape)
+        parts_fn = getattr(self, "_rsample_parts_fn", None)
+        if parts_fn is None or not torch.is_grad_enabled():
+            return self._rsample_fn(self.logits, self.temperature, u)
+        value, parts = parts_fn(self.logits, self.temperature, u)
+        if value.requires_grad:
+            self._own_sample = (weakref.ref(value), value._version, parts)
+        return value
+
+    def _parts_of(self, value):
+        """The noise parts of ``value`` if it is, unchanged, the latest
+        reparameterized sample of this distribution (``rsample`` with a graph
+        to the parameters), else ``None``."""
+        own = self.__dict__.get("_own_sample")
+        if own is None or own[0]() is not value or value._version != own[1]:
+            return None
+        return own[2]
 
     def log_prob(self, value):
         if self._validate_args:
             self._validate_sample(value)
+        parts = self._parts_of(value) if isinstance(value, torch.Tensor) else None
+        if parts is not None:
+            out = self._log_prob_parts_fn(self.logits, self.temperature, value, parts)
+            if out is not None:
+                return out
         return self._log_prob_fn(self.logits, self.temperature, value)
 
     def _extra_args(self):
