@@ -647,3 +647,28 @@ def test_subset_tolerance_is_a_fraction_of_the_float32_error_budget():
     z = special.logit(np.full(1000, 0.005))
     assert cs.on_logit_subset(z, 5.0) and not cs.on_logit_subset(z + 1e-6, 5.0)
     assert not cs.on_logit_subset(np.append(z[:-1], np.inf), 5.0)
+
+
+@pytest.mark.parametrize("name", ["RelaxedSubset", "LogitRelaxedSubset"])
+def test_pyro_log_prob_of_own_rsample_from_its_noise(name, rng):
+    """The tensor just returned by rsample is scored from its Gumbel noise:
+    the same value and parameter gradients as scoring a clone (same graph)
+    by the general formula."""
+    logits = torch.tensor(rng.normal(size=(2, 6)), requires_grad=True)
+    tau = torch.tensor([0.4, 1.3], dtype=torch.float64, requires_grad=True)
+    w = torch.tensor(rng.normal(size=(4, 2, 6)))
+
+    def objective(score_clone):
+        torch.manual_seed(5)
+        d = getattr(ps, name)(tau, 2.5, logits=logits)
+        x = d.rsample((4,))
+        assert d._parts_of(x) is not None
+        lp = d.log_prob(x.clone() if score_clone else x)
+        return lp.detach(), torch.autograd.grad((x * w).sum() + lp.sum(), [logits, tau])
+
+    lp_own, g_own = objective(False)
+    lp_clone, g_clone = objective(True)
+    np.testing.assert_allclose(lp_own, lp_clone, rtol=1e-11, atol=1e-11)
+    for a, b in zip(g_own, g_clone):
+        np.testing.assert_allclose(a, b, rtol=1e-8, atol=1e-10)
+    assert float(g_own[0].abs().max()) > 1e-3

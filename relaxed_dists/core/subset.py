@@ -61,13 +61,17 @@ import math
 import numbers
 
 from . import concrete, hard_limit
-from ._namespace import array_namespace, bounded_loop, finfo, stop_gradient
+from ._namespace import array_namespace, bounded_loop, finfo, host_any, quiet_nonfinite, stop_gradient
 from .noise import gumbel
 from .special import log_sigmoid, logsumexp, sigmoid
 
 __all__ = [
     "rsample",
     "rsample_logit",
+    "rsample_parts",
+    "rsample_logit_parts",
+    "log_prob_parts",
+    "logit_log_prob_parts",
     "project_logit",
     "from_log_ratios",
     "to_log_ratios",
@@ -315,6 +319,20 @@ def rsample_logit(logits, temperature, m, u):
     return project_logit((logits + gumbel(u)) / xp.expand_dims(temperature, axis=-1), m)
 
 
+def rsample_logit_parts(logits, temperature, m, u):
+    """:func:`rsample_logit` and the Gumbel parts for
+    :func:`logit_log_prob_parts` (see :func:`.concrete.gumbel_parts`)."""
+    xp = array_namespace(logits, temperature, u)
+    parts = concrete.gumbel_parts(u)
+    return project_logit((logits + parts[0]) / xp.expand_dims(temperature, axis=-1), m), parts
+
+
+def rsample_parts(logits, temperature, m, u):
+    """:func:`rsample` and the Gumbel parts for :func:`log_prob_parts`."""
+    z, parts = rsample_logit_parts(logits, temperature, m, u)
+    return sigmoid(z), parts
+
+
 def rsample(logits, temperature, m, u):
     r"""The relaxed m-subset :math:`S = \sigma(z)` of :func:`rsample_logit`:
     entries in (0, 1) (0 and 1 after float rounding) summing to ``m``."""
@@ -424,6 +442,28 @@ def log_prob(logits, temperature, value):
     return xp.where(n0 + n1 > 0, limit, finite)
 
 
+def logit_log_prob_parts(logits, temperature, value, parts):
+    """:func:`logit_log_prob` at the sample ``value`` of
+    :func:`rsample_logit_parts` that came with ``parts``: as
+    ``logits - tau z = -G + t``, it is the ExpConcrete density from the
+    noise (:func:`.concrete.exp_log_prob_parts`)."""
+    return concrete.exp_log_prob_parts(logits, temperature, value, parts)
+
+
+def log_prob_parts(logits, temperature, value, parts):
+    """:func:`log_prob` at the sample ``value`` of :func:`rsample_parts` that
+    came with ``parts``: :func:`logit_log_prob_parts` minus the Jacobian
+    from ``S`` itself; ``None`` where an entry has rounded to exactly 0 or 1
+    (then :func:`log_prob` gives the limit there) or where that cannot be
+    asked for free."""
+    xp = array_namespace(logits, temperature, value)
+    with quiet_nonfinite():
+        log_q = xp.log(value) + xp.log1p(-value)
+        out = (concrete.exp_log_prob_parts(logits, temperature, value, parts)
+               - xp.sum(log_q, axis=-1) + logsumexp(log_q, axis=-1))
+    return out if host_any(~xp.isfinite(out)) is False else None
+
+
 # ------------------------------------------------------------ tau -> 0 limit
 def inclusion_probs(logits, m, num_nodes=200):
     r"""The :math:`\tau \to 0` limit of :math:`E[S_i]`: for integer ``m`` the
@@ -516,6 +556,10 @@ class SubsetFamily:
 
 class RelaxedSubsetFamily(SubsetFamily):
     _log_prob_fn = staticmethod(log_prob)
+    _log_prob_parts_fn = staticmethod(log_prob_parts)
+
+    def _rsample_parts_fn(self, logits, temperature, u):
+        return rsample_parts(logits, temperature, self.m, u)
 
     def _rsample_fn(self, logits, temperature, u):
         return rsample(logits, temperature, self.m, u)
@@ -523,6 +567,10 @@ class RelaxedSubsetFamily(SubsetFamily):
 
 class LogitRelaxedSubsetFamily(SubsetFamily):
     _log_prob_fn = staticmethod(logit_log_prob)
+    _log_prob_parts_fn = staticmethod(logit_log_prob_parts)
+
+    def _rsample_parts_fn(self, logits, temperature, u):
+        return rsample_logit_parts(logits, temperature, self.m, u)
 
     def _rsample_fn(self, logits, temperature, u):
         return rsample_logit(logits, temperature, self.m, u)
