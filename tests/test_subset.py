@@ -87,25 +87,28 @@ def test_threshold_reaches_the_root(k, m, dtype):
 
 def test_early_stop_gives_the_result_of_every_pass(monkeypatch, rng):
     """The secant phase stops once every row is in the dead band (a Python
-    check eager, a while_loop under jit); the result is that of all
-    _SECANT_STEPS passes, and jit agrees with eager."""
+    check eager, which also drops the finished rows once half are done; a
+    while_loop under jit); the result is that of all _SECANT_STEPS passes,
+    and jit and torch agree with eager NumPy."""
     tau = np.array([1.0, 0.1, 0.02, 0.5] * 16)[:, None]
     yt = (rng.normal(size=(64, 50)) + rng.gumbel(size=(64, 50))) / tau
     eager = cs.threshold(yt, 7.5)
     jitted = jax.jit(cs.threshold, static_argnums=1)(jnp.asarray(yt), 7.5)
+    in_torch = [a.numpy() for a in cs.threshold(torch.as_tensor(yt), 7.5)]
     calls = []
 
-    def every_pass(body, state, max_iter, pending):
+    def every_pass(body, data, state, max_iter, pending):
         for _ in range(max_iter):
-            state = body(state)
+            state = body(data, state)
         calls.append(max_iter)
         return state
 
     monkeypatch.setattr(cs, "bounded_loop", every_pass)
     full = cs.threshold(yt, 7.5)
     assert calls == [cs._SECANT_STEPS]
-    for a, b, c in zip(eager, jitted, full):
+    for a, b, c, d in zip(eager, jitted, full, in_torch):
         np.testing.assert_array_equal(a, c)
+        np.testing.assert_allclose(d, c, rtol=1e-13, atol=1e-13)
         np.testing.assert_allclose(b, c, rtol=1e-13, atol=1e-13)
 
 

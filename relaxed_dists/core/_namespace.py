@@ -64,15 +64,20 @@ def quiet_nonfinite():
     return np.errstate(divide="ignore", invalid="ignore")
 
 
-def bounded_loop(body, state, max_iter, pending):
-    """Apply ``state = body(state)`` at most ``max_iter`` times, stopping
-    early once ``pending(state)`` (a boolean array: which rows still move) is
-    all False. ``body`` must leave finished rows unchanged, so the result is
-    that of exactly ``max_iter`` passes. Eager on the host the check is a
-    Python ``if``; inside a JAX trace it is a ``lax.while_loop`` (which runs
-    under ``jit`` and ``vmap``; call it on stopped values only, as reverse-mode
-    differentiation does not go through it); elsewhere (an accelerator) all
-    ``max_iter`` passes run."""
+def bounded_loop(body, data, state, max_iter, pending):
+    """Apply ``state = body(data, state)`` at most ``max_iter`` times,
+    stopping early once ``pending(state)`` (a boolean vector: which rows still
+    move) is all False. ``data`` and ``state`` are tuples of arrays whose
+    first axis is the row; ``body`` must leave finished rows unchanged, so the
+    result is that of exactly ``max_iter`` passes.
+
+    Eager on the host (NumPy, torch on the CPU) the check is a Python ``if``,
+    and once at most half the rows still move, the loop goes on with those
+    rows alone (the others are written to the result), so its cost follows
+    the rows that need it. Inside a JAX trace it is a ``lax.while_loop`` (it
+    runs under ``jit`` and ``vmap``; call it on stopped values only, as
+    reverse-mode differentiation does not go through it). Elsewhere (an
+    accelerator) all ``max_iter`` passes run."""
     probe = pending(state)
     xp = array_namespace(probe)
     if is_jax(xp):
@@ -83,10 +88,30 @@ def bounded_loop(body, state, max_iter, pending):
                 i, st = carry
                 return (i < max_iter) & xp.any(pending(st))
 
-            return jax.lax.while_loop(cond, lambda c: (c[0] + 1, body(c[1])), (0, state))[1]
+            return jax.lax.while_loop(cond, lambda c: (c[0] + 1, body(data, c[1])), (0, state))[1]
+    compact = isinstance(probe, np.ndarray) or (is_torch(xp) and probe.device.type == "cpu")
+    if not compact:
+        for _ in range(max_iter):
+            if host_any(probe) is False:
+                break
+            state = body(data, state)
+            probe = pending(state)
+        return state
+    out = tuple(xp.asarray(a, copy=True) for a in state)
+    rows = xp.arange(probe.shape[0])
     for _ in range(max_iter):
-        if host_any(probe) is False:
+        moving = int(xp.sum(xp.astype(probe, xp.int64)))
+        if moving == 0:
             break
-        state = body(state)
+        if 2 * moving <= probe.shape[0]:
+            keep, done = xp.nonzero(probe)[0], xp.nonzero(~probe)[0]
+            for o, a in zip(out, state):
+                o[rows[done]] = a[done]
+            rows = rows[keep]
+            data = tuple(a[keep] for a in data)
+            state = tuple(a[keep] for a in state)
+        state = body(data, state)
         probe = pending(state)
-    return state
+    for o, a in zip(out, state):
+        o[rows] = a
+    return out

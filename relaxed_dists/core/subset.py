@@ -238,6 +238,8 @@ def threshold(yt, m):
     """
     xp = array_namespace(yt)
     k = yt.shape[-1]
+    batch = yt.shape[:-1]
+    yt = xp.reshape(yt, (-1, k))  # rows: the early stop drops finished ones
     lo, hi = _bracket(yt, m)
     g_lo = _log_odds(xp.sum(sigmoid(yt - lo[..., None]), axis=-1) - m, k, m)
     g_hi = _log_odds(xp.sum(sigmoid(yt - hi[..., None]), axis=-1) - m, k, m)
@@ -247,20 +249,20 @@ def threshold(yt, m):
     # point ends the search and is left to the Newton steps on h.
     dead = 4 * float(finfo(yt).eps) * (m + math.sqrt(k))
 
-    def residual(t):
+    def residual(yt, t):
         f = xp.sum(sigmoid(yt - t[..., None]), axis=-1) - m
         return xp.where(xp.abs(f) <= dead, xp.zeros_like(f), f)
 
-    def secant_pass(state):
+    def secant_pass(data, state):
         t, f, lo, hi, g_lo, g_hi, side = state
         lo, hi, g_lo, g_hi, side = _update(t, f, lo, hi, _log_odds(f, k, m), g_lo, g_hi, side)
         t = xp.where(f == 0, t, _secant(lo, hi, g_lo, g_hi))
-        return t, residual(t), lo, hi, g_lo, g_hi, side
+        return t, residual(data[0], t), lo, hi, g_lo, g_hi, side
 
     # A pass leaves a row whose f is 0 unchanged, so stopping once every row
     # has reached the dead band gives the result of all the passes.
-    state = bounded_loop(secant_pass, (t, residual(t), lo, hi, g_lo, g_hi, side), _SECANT_STEPS,
-                         lambda state: state[1] != 0)
+    state = bounded_loop(secant_pass, (yt,), (t, residual(yt, t), lo, hi, g_lo, g_hi, side),
+                         _SECANT_STEPS, lambda state: state[1] != 0)
     t, _, lo, hi, g_lo, g_hi, side = state
     for i in range(_NEWTON_STEPS):
         h, step, weights, f = _newton_h(yt, t, m)
@@ -275,7 +277,8 @@ def threshold(yt, m):
     # q_i(t + step) = q_i(t) exp(-step (1 - 2 S_i)) (1 + O(step^2 q_i)).
     weights, tilt = weights
     weights = weights * xp.exp(-step[..., None] * tilt)
-    return t, step, weights / xp.sum(weights, axis=-1, keepdims=True)
+    weights = weights / xp.sum(weights, axis=-1, keepdims=True)
+    return xp.reshape(t, batch), xp.reshape(step, batch), xp.reshape(weights, batch + (k,))
 
 
 # ------------------------------------------------------------------- sampling
