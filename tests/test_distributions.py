@@ -355,4 +355,10 @@ def test_pyro_own_sample_rounded_to_the_boundary_gets_the_limit(name):
     expected = d.log_prob(x.detach().clone()).detach()
     assert torch.equal(torch.isinf(lp), torch.isinf(expected))
     assert 0 < int(torch.isinf(lp).sum()) < 200
-    np.testing.assert_allclose(lp[torch.isfinite(lp)], expected[torch.isfinite(expected)], rtol=1e-5)
+    # The value's own float32 rounding moves log q by up to about
+    # eps (tau + 1) / (x (1 - x)) (near 1, 1 - x carries few digits); the
+    # density from the noise does not see it, the formula at x does.
+    fin = torch.isfinite(lp)
+    xs = x.detach()[fin].double() if name == "BinaryConcrete" else x.detach()[fin].double().min(-1).values
+    bound = 1e-5 + 8 * float(torch.finfo(torch.float32).eps) * 1.05 / (xs * (1 - xs)).numpy()
+    assert np.all(np.abs((lp[fin] - expected[fin]).numpy()) <= bound * np.maximum(1, np.abs(lp[fin].numpy())))

@@ -70,11 +70,18 @@ def log_prob(logits, temperature, value):
         fast = logit_log_prob(logits, temperature, log_x - log_1mx) - log_x - log_1mx
     if host_any(xp.isnan(fast)) is False:
         return fast
+    return _with_limits(logits, temperature, value,
+                        lambda lx, l1mx: logit_log_prob(logits, temperature, lx - l1mx) - lx - l1mx)
+
+
+def _with_limits(logits, temperature, value, interior):
+    """``interior(log x, log(1 - x))`` where ``0 < x < 1``, the limit of the
+    density where ``x`` is exactly 0 or 1 (double ``where``: no NaN
+    gradients)."""
+    xp = array_namespace(logits, temperature, value)
     inside = (value > 0) & (value < 1)
-    half = xp.full_like(value, 0.5)
-    x = xp.where(inside, value, half)  # double where: no NaN gradients
-    log_x, log_1mx = xp.log(x), xp.log1p(-x)
-    finite = logit_log_prob(logits, temperature, log_x - log_1mx) - log_x - log_1mx
+    x = xp.where(inside, value, xp.full_like(value, 0.5))
+    finite = interior(xp.log(x), xp.log1p(-x))
     inf = xp.full_like(finite, math.inf)
     at_one = value >= 1
     limit = xp.where(
@@ -112,10 +119,16 @@ def logit_log_prob_parts(logits, temperature, value, parts):
 
 def log_prob_parts(logits, temperature, value, parts):
     """:func:`log_prob` at the sample ``value`` of :func:`rsample_parts` that
-    came with ``parts``; ``None`` where ``value`` has rounded to exactly 0 or 1
-    (then :func:`log_prob` gives the limit there) or where that cannot be
-    asked for free."""
+    came with ``parts``, with the limit of :func:`log_prob` where ``value`` has
+    rounded to exactly 0 or 1; ``None`` where asking for those is not free
+    (see :func:`._namespace.host_any`)."""
     xp = array_namespace(logits, temperature, value)
+    noise = logit_log_prob_parts(logits, temperature, value, parts)
     with quiet_nonfinite():
-        out = logit_log_prob_parts(logits, temperature, value, parts) - xp.log(value) - xp.log1p(-value)
-    return out if host_any(xp.isinf(out)) is False else None
+        out = noise - xp.log(value) - xp.log1p(-value)
+    found = host_any(xp.isinf(out))
+    if found is None:
+        return None
+    # values rounded to 0 or 1 (common in float32 for large batches) get the
+    # limit there, elementwise
+    return _with_limits(logits, temperature, value, lambda lx, l1mx: noise - lx - l1mx) if found else out
