@@ -19,6 +19,7 @@ import pyro
 import pyro.distributions as pd
 import pytest
 import torch
+from backends import jit_faces
 from conftest import uniforms
 from scipy import stats
 
@@ -27,7 +28,6 @@ import relaxed_dists.pyro.mhot as pm
 from relaxed_dists.core import concrete as cc
 from relaxed_dists.core import mhot as mh
 from relaxed_dists.core.special import softmax
-from relaxed_dists.pyro._base import draw_uniforms
 
 CORE_BACKENDS = {
     "numpy": np.asarray,
@@ -346,56 +346,7 @@ def test_same_noise_same_numbers(case, backend, distinct, rng):
 
 
 # ---------------------------------------------------------------- adapters
-class PyroB:
-    name = "pyro"
-    mod = pm
-
-    @staticmethod
-    def asarray(x):
-        return torch.as_tensor(np.asarray(x))  # Python floats become float64
-
-    @staticmethod
-    def sample(d, shape=(), seed=0):
-        torch.manual_seed(seed)
-        return d.rsample(torch.Size(shape))
-
-    @staticmethod
-    def log_prob(d, x):
-        return d.log_prob(x)
-
-    @staticmethod
-    def uniforms(shape, dtype=torch.float64, seed=0):
-        torch.manual_seed(seed)
-        return draw_uniforms(shape, dtype)
-
-
-# Eager JAX compiles every op for every new shape (~30 ms each on CPU); one
-# jit per shape is several times faster. Validation errors need eager calls.
-_jit_sample = jax.jit(lambda d, key, shape: d.sample(key, shape), static_argnums=2)
-_jit_log_prob = jax.jit(lambda d, x: d.log_prob(x))
-
-
-class NumPyroB:
-    name = "numpyro"
-    mod = nm
-
-    @staticmethod
-    def asarray(x):
-        return jnp.asarray(np.asarray(x))
-
-    @staticmethod
-    def sample(d, shape=(), seed=0):
-        return _jit_sample(d, jax.random.PRNGKey(seed), tuple(shape))
-
-    @staticmethod
-    def log_prob(d, x):
-        return _jit_log_prob(d, x)
-
-    @staticmethod
-    def uniforms(shape, dtype=jnp.float64, seed=0):
-        low = float(jnp.finfo(dtype).smallest_normal)
-        return jax.random.uniform(jax.random.PRNGKey(seed), shape, dtype=dtype, minval=low,
-                                  maxval=1.0)
+PyroB, NumPyroB = jit_faces(pm, nm)
 
 
 ADAPTERS = [pytest.param(PyroB, id="pyro"), pytest.param(NumPyroB, id="numpyro")]

@@ -16,6 +16,7 @@ import numpyro
 import pyro
 import pytest
 import torch
+from backends import jit_faces
 from conftest import central_differences, uniforms
 from scipy import integrate, special, stats
 
@@ -23,7 +24,6 @@ import relaxed_dists.numpyro.subset as ns
 import relaxed_dists.pyro.subset as ps
 from relaxed_dists.core import hard_limit as hl
 from relaxed_dists.core import subset as cs
-from relaxed_dists.pyro._base import draw_uniforms
 
 CORE_BACKENDS = {
     "numpy": np.asarray,
@@ -407,64 +407,7 @@ def test_threshold_gradient_is_the_implicit_function_rule(rng):
 
 
 # ---------------------------------------------------------------- adapters
-class PyroB:
-    name = "pyro"
-    mod = ps
-
-    @staticmethod
-    def asarray(x):
-        return torch.as_tensor(np.asarray(x))
-
-    @staticmethod
-    def sample(d, shape=(), seed=0):
-        torch.manual_seed(seed)
-        return d.rsample(torch.Size(shape))
-
-    @staticmethod
-    def log_prob(d, x):
-        return d.log_prob(x)
-
-    @staticmethod
-    def uniforms(shape, dtype=torch.float64, seed=0):
-        torch.manual_seed(seed)
-        return draw_uniforms(shape, dtype)
-
-    @staticmethod
-    def check(d, x):
-        return d.support.check(x)
-
-
-# Eager JAX dispatches every op of the fixed-pass solver separately; one jit
-# per shape is much faster. Validation errors need eager calls.
-_jit_sample = jax.jit(lambda d, key, shape: d.sample(key, shape), static_argnums=2)
-_jit_log_prob = jax.jit(lambda d, x: d.log_prob(x))
-
-
-class NumPyroB:
-    name = "numpyro"
-    mod = ns
-
-    @staticmethod
-    def asarray(x):
-        return jnp.asarray(np.asarray(x))
-
-    @staticmethod
-    def sample(d, shape=(), seed=0):
-        return _jit_sample(d, jax.random.PRNGKey(seed), tuple(shape))
-
-    @staticmethod
-    def log_prob(d, x):
-        return _jit_log_prob(d, x)
-
-    @staticmethod
-    def uniforms(shape, dtype=jnp.float64, seed=0):
-        low = float(jnp.finfo(dtype).smallest_normal)
-        return jax.random.uniform(jax.random.PRNGKey(seed), shape, dtype=dtype, minval=low,
-                                  maxval=1.0)
-
-    @staticmethod
-    def check(d, x):
-        return d.support(x)
+PyroB, NumPyroB = jit_faces(ps, ns)
 
 
 ADAPTERS = [pytest.param(PyroB, id="pyro"), pytest.param(NumPyroB, id="numpyro")]
