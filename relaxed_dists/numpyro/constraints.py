@@ -46,18 +46,12 @@ open_simplex = from_spec("open_simplex", _uniform)
 log_simplex = from_spec("log_simplex", lambda p: jnp.log(_uniform(p)))
 
 
-class LogSimplexTransform(Transform):
-    """``w -> log_softmax([w, 0])`` from ``R^(k-1)`` onto the log-simplex; unit
-    Jacobian w.r.t. the log-ratio base measure of ``ExpGumbelSoftmax``."""
+class RatioTransform(Transform):
+    """Base of the bijections from the ``k - 1`` differences to a ``k``-vector
+    whose density is taken w.r.t. those differences: unit Jacobian, one more
+    coordinate out than in."""
 
     domain = _c.real_vector
-    codomain = log_simplex
-
-    def __call__(self, x):
-        return _concrete.log_ratios_to_log_simplex(x)
-
-    def _inverse(self, y):
-        return _concrete.log_simplex_to_log_ratios(y)
 
     def log_abs_det_jacobian(self, x, y, intermediates=None):
         return jnp.zeros(jnp.shape(x)[:-1], dtype=jnp.result_type(x))
@@ -67,6 +61,19 @@ class LogSimplexTransform(Transform):
 
     def inverse_shape(self, shape):
         return shape[:-1] + (shape[-1] - 1,)
+
+
+class LogSimplexTransform(RatioTransform):
+    """``w -> log_softmax([w, 0])`` from ``R^(k-1)`` onto the log-simplex; unit
+    Jacobian w.r.t. the log-ratio base measure of ``ExpGumbelSoftmax``."""
+
+    codomain = log_simplex
+
+    def __call__(self, x):
+        return _concrete.log_ratios_to_log_simplex(x)
+
+    def _inverse(self, y):
+        return _concrete.log_simplex_to_log_ratios(y)
 
     def tree_flatten(self):
         return (), ((), dict())

@@ -4,10 +4,11 @@ LogitRelaxedSubset)."""
 import jax
 import jax.numpy as jnp
 from numpyro.distributions import constraints as _c
-from numpyro.distributions.transforms import Transform, biject_to
+from numpyro.distributions.transforms import biject_to
 
 from .. import _docs_subset
 from ..core import subset as _subset
+from .constraints import RatioTransform
 from .distributions import _Categorical
 
 __all__ = ["RelaxedSubset", "LogitRelaxedSubset", "SubsetConstraint", "LogitSubsetConstraint",
@@ -43,13 +44,11 @@ SubsetConstraint = _from_spec("subset", _even)
 LogitSubsetConstraint = _from_spec("logit_subset", lambda p, m: jax.scipy.special.logit(_even(p, m)))
 
 
-class LogitSubsetTransform(Transform):
+class LogitSubsetTransform(RatioTransform):
     """``w -> z`` from ``R^(k-1)`` onto the logit-subsets summing to ``m``
     (:func:`relaxed_dists.core.subset.from_log_ratios`); unit Jacobian w.r.t.
     the base measure of ``LogitRelaxedSubset`` (the differences
     ``z_i - z_k``)."""
-
-    domain = _c.real_vector
 
     def __init__(self, m):
         self.m = m
@@ -63,15 +62,6 @@ class LogitSubsetTransform(Transform):
 
     def _inverse(self, y):
         return _subset.to_log_ratios(y)
-
-    def log_abs_det_jacobian(self, x, y, intermediates=None):
-        return jnp.zeros(jnp.shape(x)[:-1], dtype=jnp.result_type(x))
-
-    def forward_shape(self, shape):
-        return shape[:-1] + (shape[-1] + 1,)
-
-    def inverse_shape(self, shape):
-        return shape[:-1] + (shape[-1] - 1,)
 
     def tree_flatten(self):
         return (), ((), {"m": self.m})

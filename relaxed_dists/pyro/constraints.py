@@ -40,22 +40,13 @@ open_simplex = from_spec("open_simplex")
 log_simplex = from_spec("log_simplex")
 
 
-class LogSimplexTransform(Transform):
-    """``w -> log_softmax([w, 0])`` from ``R^(k-1)`` onto the log-simplex; unit
-    Jacobian w.r.t. the log-ratio base measure of ``ExpGumbelSoftmax``."""
+class RatioTransform(Transform):
+    """Base of the bijections from the ``k - 1`` differences to a ``k``-vector
+    whose density is taken w.r.t. those differences: unit Jacobian, one more
+    coordinate out than in."""
 
     domain = constraints.real_vector
-    codomain = log_simplex
     bijective = True
-
-    def __eq__(self, other):
-        return isinstance(other, LogSimplexTransform)
-
-    def _call(self, x):
-        return _concrete.log_ratios_to_log_simplex(x)
-
-    def _inverse(self, y):
-        return _concrete.log_simplex_to_log_ratios(y)
 
     def log_abs_det_jacobian(self, x, y):
         return torch.zeros(x.shape[:-1], dtype=x.dtype, device=x.device)
@@ -65,6 +56,22 @@ class LogSimplexTransform(Transform):
 
     def inverse_shape(self, shape):
         return shape[:-1] + (shape[-1] - 1,)
+
+
+class LogSimplexTransform(RatioTransform):
+    """``w -> log_softmax([w, 0])`` from ``R^(k-1)`` onto the log-simplex; unit
+    Jacobian w.r.t. the log-ratio base measure of ``ExpGumbelSoftmax``."""
+
+    codomain = log_simplex
+
+    def __eq__(self, other):
+        return isinstance(other, LogSimplexTransform)
+
+    def _call(self, x):
+        return _concrete.log_ratios_to_log_simplex(x)
+
+    def _inverse(self, y):
+        return _concrete.log_simplex_to_log_ratios(y)
 
 
 _TRANSFORMS = [

@@ -4,10 +4,10 @@ LogitRelaxedSubset)."""
 import torch
 from torch.distributions import biject_to, transform_to
 from torch.distributions import constraints as _host
-from torch.distributions.transforms import Transform
 
 from .. import _docs_subset
 from ..core import subset as _subset
+from .constraints import RatioTransform
 from .distributions import _Categorical
 
 __all__ = ["RelaxedSubset", "LogitRelaxedSubset", "SubsetConstraint", "LogitSubsetConstraint",
@@ -37,14 +37,11 @@ SubsetConstraint = _from_spec("subset")
 LogitSubsetConstraint = _from_spec("logit_subset")
 
 
-class LogitSubsetTransform(Transform):
+class LogitSubsetTransform(RatioTransform):
     """``w -> z`` from ``R^(k-1)`` onto the logit-subsets summing to ``m``
     (:func:`relaxed_dists.core.subset.from_log_ratios`); unit Jacobian w.r.t.
     the base measure of ``LogitRelaxedSubset`` (the differences
     ``z_i - z_k``)."""
-
-    domain = _host.real_vector
-    bijective = True
 
     def __init__(self, m, cache_size=0):
         self.m = m
@@ -68,15 +65,6 @@ class LogitSubsetTransform(Transform):
 
     def _inverse(self, y):
         return _subset.to_log_ratios(y)
-
-    def log_abs_det_jacobian(self, x, y):
-        return torch.zeros(x.shape[:-1], dtype=x.dtype, device=x.device)
-
-    def forward_shape(self, shape):
-        return shape[:-1] + (shape[-1] + 1,)
-
-    def inverse_shape(self, shape):
-        return shape[:-1] + (shape[-1] - 1,)
 
 
 class SubsetTransform(LogitSubsetTransform):
