@@ -8,7 +8,6 @@ binary-case source note has a leading minus that gives ``P(x > 1/2) = 1 - p``.
 import math
 
 from ._namespace import array_namespace, host_any, quiet_nonfinite
-from .noise import logistic
 from .special import log_sigmoid, sigmoid
 
 __all__ = ["rsample", "rsample_logit", "log_prob", "logit_log_prob", "rsample_parts",
@@ -18,7 +17,7 @@ __all__ = ["rsample", "rsample_logit", "log_prob", "logit_log_prob", "rsample_pa
 def rsample_logit(logits, temperature, u):
     r"""The sample in logit space, :math:`z = (\mathrm{logit}\,p + L)/\tau`,
     :math:`L = \log u - \log(1 - u)`; finite at any temperature."""
-    return (logits + logistic(u)) / temperature
+    return rsample_logit_parts(logits, temperature, u)[0]
 
 
 def rsample(logits, temperature, u):
@@ -62,23 +61,21 @@ def log_prob(logits, temperature, value):
     :math:`\pm\mathrm{logit}\,p` for :math:`\tau = 1`. Never NaN, never
     clipped. For low temperatures use the logit-space twin.
     """
-    xp = array_namespace(logits, temperature, value)
-    # Fast path where it is free to ask (see concrete.log_prob): a value of
-    # exactly 0 or 1 makes the unmasked formula NaN (inf - inf).
-    with quiet_nonfinite():
-        log_x, log_1mx = xp.log(value), xp.log1p(-value)
-        fast = logit_log_prob(logits, temperature, log_x - log_1mx) - log_x - log_1mx
-    if host_any(xp.isnan(fast)) is False:
-        return fast
     return _with_limits(logits, temperature, value,
                         lambda lx, l1mx: logit_log_prob(logits, temperature, lx - l1mx) - lx - l1mx)
 
 
 def _with_limits(logits, temperature, value, interior):
-    """``interior(log x, log(1 - x))`` where ``0 < x < 1``, the limit of the
-    density where ``x`` is exactly 0 or 1 (double ``where``: no NaN
+    """The density ``interior(log x, log(1 - x))`` with the limit where ``x``
+    is exactly 0 or 1. Eager on the host with no such value (an exact 0 or 1
+    makes the unmasked ``interior`` non-finite), that is ``interior`` alone;
+    otherwise it is masked elementwise (double ``where``: no NaN
     gradients)."""
     xp = array_namespace(logits, temperature, value)
+    with quiet_nonfinite():
+        fast = interior(xp.log(value), xp.log1p(-value))
+    if host_any(~xp.isfinite(fast)) is False:
+        return fast
     inside = (value > 0) & (value < 1)
     x = xp.where(inside, value, xp.full_like(value, 0.5))
     finite = interior(xp.log(x), xp.log1p(-x))
@@ -120,15 +117,6 @@ def logit_log_prob_parts(logits, temperature, value, parts):
 def log_prob_parts(logits, temperature, value, parts):
     """:func:`log_prob` at the sample ``value`` of :func:`rsample_parts` that
     came with ``parts``, with the limit of :func:`log_prob` where ``value`` has
-    rounded to exactly 0 or 1; ``None`` where asking for those is not free
-    (see :func:`._namespace.host_any`)."""
-    xp = array_namespace(logits, temperature, value)
+    rounded to exactly 0 or 1 (common in float32 for large batches)."""
     noise = logit_log_prob_parts(logits, temperature, value, parts)
-    with quiet_nonfinite():
-        out = noise - xp.log(value) - xp.log1p(-value)
-    found = host_any(xp.isinf(out))
-    if found is None:
-        return None
-    # values rounded to 0 or 1 (common in float32 for large batches) get the
-    # limit there, elementwise
-    return _with_limits(logits, temperature, value, lambda lx, l1mx: noise - lx - l1mx) if found else out
+    return _with_limits(logits, temperature, value, lambda lx, l1mx: noise - lx - l1mx)

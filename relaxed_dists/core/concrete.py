@@ -9,7 +9,6 @@ logits, so they need no normalisation.
 import math
 
 from ._namespace import array_namespace, host_any, quiet_nonfinite
-from .noise import gumbel
 from .special import log_softmax, logsumexp, softmax
 
 __all__ = [
@@ -30,8 +29,11 @@ __all__ = [
 
 
 def _perturbed(logits, temperature, u):
+    """``((logits + G) / tau, (G, E))``: the perturbed logits and the noise
+    parts of :func:`gumbel_parts` they were made from."""
     xp = array_namespace(logits, temperature, u)
-    return (logits + gumbel(u)) / xp.expand_dims(temperature, axis=-1)
+    parts = gumbel_parts(u)
+    return (logits + parts[0]) / xp.expand_dims(temperature, axis=-1), parts
 
 
 def rsample(logits, temperature, u):
@@ -43,13 +45,13 @@ def rsample(logits, temperature, u):
     :param u: uniforms in ``(0, 1)``, shape ``sample + batch + (k,)``.
     :return: a point of the simplex, shape of ``u``.
     """
-    return softmax(_perturbed(logits, temperature, u), axis=-1)
+    return rsample_parts(logits, temperature, u)[0]
 
 
 def rsample_log(logits, temperature, u):
     r"""The same sample in log space, :math:`\log x = \mathrm{log\_softmax}((\log p + G)/\tau)`:
     finite at any temperature where ``x`` itself underflows to 0."""
-    return log_softmax(_perturbed(logits, temperature, u), axis=-1)
+    return rsample_log_parts(logits, temperature, u)[0]
 
 
 def exp_log_prob(logits, temperature, value):
@@ -189,16 +191,14 @@ def noise_log_softmax_sum(parts):
 
 def rsample_parts(logits, temperature, u):
     """:func:`rsample` and the noise parts for :func:`log_prob_parts`."""
-    xp = array_namespace(logits, temperature, u)
-    parts = gumbel_parts(u)
-    return softmax((logits + parts[0]) / xp.expand_dims(temperature, axis=-1), axis=-1), parts
+    y, parts = _perturbed(logits, temperature, u)
+    return softmax(y, axis=-1), parts
 
 
 def rsample_log_parts(logits, temperature, u):
     """:func:`rsample_log` and the noise parts for :func:`exp_log_prob_parts`."""
-    xp = array_namespace(logits, temperature, u)
-    parts = gumbel_parts(u)
-    return log_softmax((logits + parts[0]) / xp.expand_dims(temperature, axis=-1), axis=-1), parts
+    y, parts = _perturbed(logits, temperature, u)
+    return log_softmax(y, axis=-1), parts
 
 
 def exp_log_prob_parts(logits, temperature, value, parts):

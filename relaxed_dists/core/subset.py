@@ -62,7 +62,6 @@ import numbers
 
 from . import concrete, hard_limit
 from ._namespace import array_namespace, bounded_loop, finfo, host_any, quiet_nonfinite, stop_gradient
-from .noise import gumbel
 from .special import log_sigmoid, logsumexp, sigmoid
 
 __all__ = [
@@ -318,16 +317,14 @@ def rsample_logit(logits, temperature, m, u):
     :param u: uniforms in ``(0, 1)``, shape ``sample + batch + (k,)``.
     :return: ``z = logit S``, shape of ``u``.
     """
-    xp = array_namespace(logits, temperature, u)
-    return project_logit((logits + gumbel(u)) / xp.expand_dims(temperature, axis=-1), m)
+    return rsample_logit_parts(logits, temperature, m, u)[0]
 
 
 def rsample_logit_parts(logits, temperature, m, u):
     """:func:`rsample_logit` and the Gumbel parts for
     :func:`logit_log_prob_parts` (see :func:`.concrete.gumbel_parts`)."""
-    xp = array_namespace(logits, temperature, u)
-    parts = concrete.gumbel_parts(u)
-    return project_logit((logits + parts[0]) / xp.expand_dims(temperature, axis=-1), m), parts
+    yt, parts = concrete._perturbed(logits, temperature, u)
+    return project_logit(yt, m), parts
 
 
 def rsample_parts(logits, temperature, m, u):
@@ -339,7 +336,7 @@ def rsample_parts(logits, temperature, m, u):
 def rsample(logits, temperature, m, u):
     r"""The relaxed m-subset :math:`S = \sigma(z)` of :func:`rsample_logit`:
     entries in (0, 1) (0 and 1 after float rounding) summing to ``m``."""
-    return sigmoid(rsample_logit(logits, temperature, m, u))
+    return rsample_parts(logits, temperature, m, u)[0]
 
 
 def from_log_ratios(w, m):
