@@ -5,7 +5,7 @@ import array_api_compat
 import numpy as np
 
 __all__ = ["array_namespace", "is_torch", "is_jax", "stop_gradient", "finfo", "host_any",
-           "quiet_nonfinite", "bounded_loop"]
+           "quiet_nonfinite", "bounded_loop", "torch_is_tracing"]
 
 
 def array_namespace(*xs):
@@ -35,6 +35,15 @@ def stop_gradient(x):
     return x
 
 
+def torch_is_tracing():
+    """Whether torch is recording a graph (``torch.jit.trace``, ``torch.compile``
+    / ``torch.export``): a Python branch on tensor values would be frozen into
+    the graph (or break it), so the general, branch-free path must run."""
+    import torch
+
+    return torch.jit.is_tracing() or torch.compiler.is_compiling()
+
+
 def finfo(x):
     """Float information for the dtype of the array ``x``."""
     return array_namespace(x).finfo(x.dtype)
@@ -47,7 +56,9 @@ def host_any(flag):
     synchronise), and the caller takes its general path."""
     xp = array_namespace(flag)
     if is_torch(xp):
-        return bool(flag.any()) if flag.device.type == "cpu" else None
+        if flag.device.type != "cpu" or torch_is_tracing():
+            return None
+        return bool(flag.any())
     if is_jax(xp):
         import jax
 
@@ -89,7 +100,8 @@ def bounded_loop(body, data, state, max_iter, pending):
                 return (i < max_iter) & xp.any(pending(st))
 
             return jax.lax.while_loop(cond, lambda c: (c[0] + 1, body(data, c[1])), (0, state))[1]
-    compact = isinstance(probe, np.ndarray) or (is_torch(xp) and probe.device.type == "cpu")
+    compact = isinstance(probe, np.ndarray) or (
+        is_torch(xp) and probe.device.type == "cpu" and not torch_is_tracing())
     if not compact:
         for _ in range(max_iter):
             if host_any(probe) is False:

@@ -20,6 +20,10 @@ __all__ = [
     "on_simplex",
     "on_open_simplex",
     "on_log_simplex",
+    "all_finite",
+    "is_unit",
+    "not_nan",
+    "SPECS",
 ]
 
 
@@ -62,8 +66,23 @@ def on_log_simplex(v):
     return xp.all(xp.isfinite(v), axis=-1) & (xp.abs(logsumexp(v, axis=-1)) <= tol)
 
 
+def all_finite(x):
+    """Every entry of the last axis finite."""
+    return array_namespace(x).all(is_finite(x), axis=-1)
+
+
+def is_unit(x):
+    return (x >= 0) & (x <= 1)
+
+
+def not_nan(x):
+    return x == x
+
+
 #: name -> (check, event_dim, what is expected); each adapter turns these
-#: into constraints of its host library.
+#: into constraints of its host library. The parameter checks are looked up
+#: by the names ``temperature``, ``category_*`` and ``binary_*`` (the
+#: arguments of the categorical and binary classes).
 SPECS = {
     "finite": (is_finite, 0, "finite real numbers"),
     "positive_finite": (is_positive_finite, 0, "finite numbers > 0"),
@@ -74,4 +93,11 @@ SPECS = {
     "log_simplex": (on_log_simplex, 1,
                     "points of the log-simplex (finite entries, logsumexp 0 within "
                     "16 eps sqrt(k))"),
+    "unit_interval": (is_unit, 0, "numbers in the closed interval [0, 1]"),
+    "real": (not_nan, 0, "real numbers (not NaN; +-inf allowed)"),
+    "temperature": (is_positive_finite, 0, "finite numbers > 0"),
+    "category_probs": (on_open_simplex, 1, "probability vectors (entries > 0 summing to 1)"),
+    "category_logits": (all_finite, 1, "vectors of finite real numbers"),
+    "binary_probs": (is_open_unit, 0, "numbers in the open interval (0, 1)"),
+    "binary_logits": (is_finite, 0, "finite real numbers"),
 }

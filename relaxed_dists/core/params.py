@@ -1,7 +1,7 @@
 """Argument handling shared by the adapters: which of ``probs`` / ``logits``
 was given, and the batch shape it broadcasts to with the temperature."""
 
-__all__ = ["given_param", "param_shapes"]
+__all__ = ["given_param", "param_shapes", "broadcast_shapes"]
 
 
 def given_param(cls_name, probs, logits):
@@ -29,12 +29,22 @@ def param_shapes(cls_name, name, temperature_shape, param_shape, categorical):
     return batch, event
 
 
-def _broadcast(cls_name, a, b):
+def broadcast_shapes(a, b):
+    """The broadcast of the shapes ``a`` and ``b``; ``ValueError`` if they do
+    not broadcast."""
+    a, b = tuple(a), tuple(b)
     n = max(len(a), len(b))
     a, b = (1,) * (n - len(a)) + a, (1,) * (n - len(b)) + b
     if any(x != y and 1 not in (x, y) for x, y in zip(a, b)):
+        raise ValueError(f"shapes {a} and {b} do not broadcast")
+    return tuple(max(x, y) if 1 not in (x, y) else x * y for x, y in zip(a, b))
+
+
+def _broadcast(cls_name, a, b):
+    try:
+        return broadcast_shapes(a, b)
+    except ValueError:
         raise ValueError(
             f"{cls_name}: `temperature` of batch shape {a} does not broadcast with the "
             f"parameters' batch shape {b}"
-        )
-    return tuple(max(x, y) if 1 not in (x, y) else x * y for x, y in zip(a, b))
+        ) from None

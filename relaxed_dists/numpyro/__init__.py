@@ -1,9 +1,18 @@
 """NumPyro (JAX) distributions of relaxed_dists."""
 
 from . import constraints
-from .distributions import BinaryConcrete, ExpGumbelSoftmax, GumbelSoftmax, LogitBinaryConcrete
-from .mhot import ExpRelaxedMHot, MHotTrace_ELBO, RelaxedMHot
-from .subset import LogitRelaxedSubset, RelaxedSubset
+from ._base import RelaxedDistribution
+from .distributions import (
+    BinaryConcrete,
+    ExpGumbelSoftmax,
+    ExpRelaxedMHot,
+    GumbelSoftmax,
+    LogitBinaryConcrete,
+    LogitRelaxedSubset,
+    RelaxedMHot,
+    RelaxedSubset,
+)
+from .infer import MHotTrace_ELBO
 
 __all__ = [
     "BinaryConcrete",
@@ -13,6 +22,7 @@ __all__ = [
     "LogitBinaryConcrete",
     "LogitRelaxedSubset",
     "MHotTrace_ELBO",
+    "RelaxedDistribution",
     "RelaxedMHot",
     "RelaxedSubset",
     "constraints",

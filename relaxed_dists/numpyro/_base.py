@@ -1,52 +1,85 @@
-"""The shared base of the NumPyro classes: parameters, shapes, noise,
-validation with errors that say what was expected."""
+"""The NumPyro side of the family contract (:mod:`relaxed_dists.families.base`):
+one base class, :class:`RelaxedDistribution`, that turns a family body into a
+NumPyro ``Distribution``."""
+
+from __future__ import annotations
+
+import copy
+import inspect
+from typing import Optional
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from numpyro.distributions import Distribution
+from numpyro.distributions.batch_util import vmap_over
 from numpyro.distributions.util import lazy_property
 from numpyro.util import not_jax_tracer
 
 from ..core.noise import uniform_low
-from ..core.params import given_param, param_shapes
+from ..families.base import ArrayLike, check_contract, check_value_shape, infer_shapes
+from .constraints import Spec
+
+__all__ = ["RelaxedDistribution"]
 
 
-class RelaxedBase(Distribution):
-    """Parameters ``temperature`` and exactly one of ``probs`` / ``logits``,
-    broadcast together into ``batch_shape``; reparameterized sampling from
-    uniforms through a core function.
+def _as_array(name, cls_name, x):
+    if isinstance(x, jax.Array):
+        return x
+    try:
+        arr = np.asarray(x) if not isinstance(x, jax.core.Tracer) else x
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{cls_name}: `{name}` must be a number or an array of numbers, "
+                         f"got {x!r}") from err
+    if not isinstance(arr, jax.core.Tracer) and (arr.dtype == np.bool_ or arr.dtype.kind not in "iuf"):
+        raise ValueError(f"{cls_name}: `{name}` must be real numbers, got {x!r}")
+    return jnp.asarray(arr)
 
-    Subclasses set ``_categorical``, the core functions ``_rsample_fn`` and
-    ``_log_prob_fn``, ``_probs_to_logits`` / ``_logits_to_probs`` and
-    ``support``, as in the Pyro adapter.
+
+class RelaxedDistribution(Distribution):
+    """Base of the NumPyro classes: a ``Distribution`` whose body is a family
+    of :mod:`relaxed_dists.families` (the first base of each class).
+
+    Sampling draws uniforms with ``jax.random.uniform`` and hands them to the
+    family's sampler, so the sample is reparameterized.
+    ``sample_with_intermediates`` also returns what :meth:`log_prob` needs to
+    score that very sample from its noise; NumPyro's inference passes them
+    back (``log_prob(value, intermediates)``), with the same value and
+    gradient as ``log_prob(value)``. The classes are pytrees (static
+    arguments such as ``m`` are aux data), work under ``jax.jit``,
+    ``jax.vmap`` and ``jax.grad``, and have ``vmap_over`` registered.
     """
 
-    _categorical = True
     pytree_data_fields = ("temperature", "logits", "probs")
 
-    def __init__(self, temperature, probs=None, logits=None, *, validate_args=None):
-        name = type(self).__name__
-        given, param = given_param(name, probs, logits)
-        param, temperature = jnp.asarray(param), jnp.asarray(temperature)
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        check_contract(cls, RelaxedDistribution)
+        kind = "category" if cls.category_dim else "binary"
+        cls.arg_constraints = {
+            "temperature": Spec("temperature"),
+            "probs": Spec(f"{kind}_probs"),
+            "logits": Spec(f"{kind}_logits"),
+        }
+        cls.reparametrized_params = ["temperature", "probs", "logits"]
+        cls.pytree_aux_fields = tuple(cls.static_args)
+
+    # ------------------------------------------------------ family hooks
+    def _host_shapes(self):
+        # Concrete arguments stay concrete inside ``jax.jit``, so that they
+        # are validated as NumPyro's own classes validate theirs.
+        return jax.ensure_compile_time_eval()
+
+    def _host_arrays(self, name, temperature, param, given):
+        param = _as_array(given, name, param)
+        temperature = _as_array("temperature", name, temperature)
         dtype = jnp.result_type(param, temperature, float)
-        param, temperature = param.astype(dtype), temperature.astype(dtype)
-        batch_shape, param_event = param_shapes(
-            name, given, temperature.shape, param.shape, self._categorical
-        )
-        self.temperature = jnp.broadcast_to(temperature, batch_shape)
-        setattr(self, given, jnp.broadcast_to(param, batch_shape + param_event))
-        super().__init__(
-            batch_shape, self._event_shape_for(param_event), validate_args=validate_args
-        )
+        return temperature.astype(dtype), param.astype(dtype)
 
-    @property
-    def reparametrized_params(self):
-        return list(self.arg_constraints)
+    def _host_init(self, batch_shape, event_shape, validate_args):
+        Distribution.__init__(self, tuple(batch_shape), tuple(event_shape), validate_args=validate_args)
 
-    def _event_shape_for(self, param_event):
-        return param_event
-
+    # --------------------------------------------------------- parameters
     @lazy_property
     def logits(self):
         return self._probs_to_logits(self.probs)
@@ -55,23 +88,20 @@ class RelaxedBase(Distribution):
     def probs(self):
         return self._logits_to_probs(self.logits)
 
-    def _noise_shape(self, sample_shape):
-        return tuple(sample_shape) + self.batch_shape + self.event_shape
+    @property
+    def support(self) -> Spec:
+        return Spec(self.support_name, **{k: getattr(self, k) for k in self.support_args})
 
-    def sample(self, key, sample_shape=()):
-        dtype = jnp.result_type(self.temperature)
-        low = uniform_low(jnp.finfo(dtype))
-        u = jax.random.uniform(
-            key, self._noise_shape(sample_shape), dtype=dtype, minval=low, maxval=1.0
-        )
-        return self._rsample_fn(self.logits, self.temperature, u)
-
-    def log_prob(self, value):
-        # Validate before computing (NumPyro's ``validate_sample`` decorator
-        # computes first, so a value of the wrong shape would fail obscurely).
-        mask = self._validate_sample(value) if self._validate_args else None
-        log_prob = self._log_prob_fn(self.logits, self.temperature, value)
-        return log_prob if mask is None else jnp.where(mask, log_prob, -jnp.inf)
+    @classmethod
+    def infer_shapes(cls, *args, **kwargs) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """``(batch_shape, event_shape)`` of a distribution made from
+        arguments of the given shapes (positional in the constructor's
+        order, or by name); static arguments (``m``, ``distinct``) are given
+        by value."""
+        names = list(inspect.signature(cls.__init__).parameters)[1:]
+        kwargs.update(zip(names, args))
+        kwargs = {k: v for k, v in kwargs.items() if v is not None and k != "validate_args"}
+        return infer_shapes(cls, kwargs)
 
     def validate_args(self, strict=True):
         """As NumPyro's, but the error names the parameter and what was expected."""
@@ -88,20 +118,65 @@ class RelaxedBase(Distribution):
                 elif strict:
                     raise RuntimeError("Cannot validate arguments inside jitted code.")
 
-    def _validate_sample(self, value):
-        """Raise ``ValueError`` (NumPyro only warns) for a value of the wrong
-        event shape or outside the support; returns the support mask."""
-        value = jnp.asarray(value)
-        n = len(self.event_shape)
-        if value.shape[value.ndim - n :] != self.event_shape or value.ndim < n:
-            raise ValueError(
-                f"{type(self).__name__}: `value` must have event shape "
-                f"{self.event_shape} (rightmost dims), got shape {value.shape}"
-            )
+    # ---------------------------------------------------- sample, density
+    def sample(self, key: jax.Array, sample_shape: tuple[int, ...] = ()) -> jax.Array:
+        return self.sample_with_intermediates(key, sample_shape)[0]
+
+    def sample_with_intermediates(
+        self, key: jax.Array, sample_shape: tuple[int, ...] = ()
+    ) -> tuple[jax.Array, Optional[tuple]]:
+        """``(value, intermediates)``: a reparameterized sample and the noise
+        terms that :meth:`log_prob` scores it from."""
+        dtype = jnp.result_type(self.temperature)
+        u = jax.random.uniform(key, self._noise_shape(sample_shape), dtype=dtype,
+                               minval=uniform_low(jnp.finfo(dtype)), maxval=1.0)
+        return self._sample(u)
+
+    def log_prob(self, value: ArrayLike, intermediates: Optional[tuple] = None) -> jax.Array:
+        """The exact log density of ``value`` (base measure: see the class);
+        with the ``intermediates`` that came with ``value`` from
+        ``sample_with_intermediates``, the same number from the noise."""
+        value, mask = self._check_value(value)
+        out = None
+        if intermediates is not None:
+            out = self._log_prob_from(value, intermediates)
+        if out is None:
+            out = self._log_prob(value)
+        return out if mask is None else jnp.where(mask, out, -jnp.inf)
+
+    def _check_value(self, value):
+        """``(value, mask)``: ``value`` as a floating array of this
+        distribution's dtype, its shape checked (``ValueError`` naming
+        ``value``); when validating, outside the support raises
+        ``ValueError`` for concrete values, and ``mask`` marks the support
+        for traced ones (NumPyro's convention)."""
+        name = type(self).__name__
+        value = _as_array("value", name, value)
+        if not jnp.issubdtype(value.dtype, jnp.floating):
+            value = value.astype(jnp.result_type(self.temperature))
+        check_value_shape(name, jnp.shape(value), self.batch_shape, self.event_shape)
+        if not self._validate_args:
+            return value, None
         mask = self.support(value)
         if not_jax_tracer(mask) and not np.all(mask):
-            raise ValueError(
-                f"{type(self).__name__}: `value` must be {self.support!r}; "
-                f"got values outside the support"
-            )
-        return mask
+            raise ValueError(f"{name}: `value` must be {self.support!r}; got "
+                             f"{int(np.sum(~np.asarray(mask)))} of {np.size(mask)} values outside "
+                             f"the support")
+        return value, mask
+
+    def score_function(self, value: ArrayLike) -> Optional[jax.Array]:
+        """The score-function term of the gradient estimator (the family's
+        discrete choice, or ``None`` when fully reparameterized); used by
+        :class:`relaxed_dists.numpyro.MHotTrace_ELBO`."""
+        return self._score_term(value)
+
+
+@vmap_over.register(RelaxedDistribution)
+def _vmap_over(dist, temperature=None, probs=None, logits=None):
+    """Axes for ``jax.vmap`` over a batch of distributions: the given axes
+    for the array fields present, ``None`` (not mapped) elsewhere."""
+    axes = copy.copy(dist)
+    for name, axis in (("temperature", temperature), ("probs", probs), ("logits", logits)):
+        if name in dist.__dict__:
+            setattr(axes, name, axis)
+    return axes

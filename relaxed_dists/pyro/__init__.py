@@ -1,9 +1,17 @@
 """Pyro (PyTorch) distributions of relaxed_dists."""
 
 from . import constraints
-from .distributions import BinaryConcrete, ExpGumbelSoftmax, GumbelSoftmax, LogitBinaryConcrete
-from .mhot import ExpRelaxedMHot, RelaxedMHot
-from .subset import LogitRelaxedSubset, RelaxedSubset
+from ._base import RelaxedDistribution
+from .distributions import (
+    BinaryConcrete,
+    ExpGumbelSoftmax,
+    ExpRelaxedMHot,
+    GumbelSoftmax,
+    LogitBinaryConcrete,
+    LogitRelaxedSubset,
+    RelaxedMHot,
+    RelaxedSubset,
+)
 
 __all__ = [
     "BinaryConcrete",
@@ -12,6 +20,7 @@ __all__ = [
     "GumbelSoftmax",
     "LogitBinaryConcrete",
     "LogitRelaxedSubset",
+    "RelaxedDistribution",
     "RelaxedMHot",
     "RelaxedSubset",
     "constraints",

@@ -1,69 +1,105 @@
-"""The shared base of the Pyro classes: parameters, shapes, noise, expand."""
+"""The Pyro side of the family contract (:mod:`relaxed_dists.families.base`):
+one base class, :class:`RelaxedDistribution`, that turns a family body into
+a ``TorchDistribution``."""
 
-import weakref
+from __future__ import annotations
+
+import contextlib
+import warnings
+from typing import Optional
 
 import torch
+from pyro.distributions.score_parts import ScoreParts
 from pyro.distributions.torch_distribution import TorchDistribution
 from torch.distributions.utils import lazy_property
 
+from ..core._namespace import torch_is_tracing
 from ..core.noise import uniform_low
-from ..core.params import given_param, param_shapes
+from ..families.base import check_contract, check_value_shape, infer_shapes
+from .constraints import Spec
 
-
-def _float_tensors(temperature, param):
-    param = torch.as_tensor(param)
-    if not param.is_floating_point():
-        param = param.to(torch.get_default_dtype())
-    temperature = torch.as_tensor(temperature, device=param.device)
-    dtype = param.dtype
-    if temperature.is_floating_point():
-        dtype = torch.promote_types(dtype, temperature.dtype)
-    return temperature.to(dtype), param.to(dtype)
+__all__ = ["RelaxedDistribution", "draw_uniforms"]
 
 
 def draw_uniforms(shape, dtype, device=None):
     """Uniforms in ``[smallest_normal, 1)`` from torch's global generator:
     ``torch.rand`` with its rare exact zeros raised to the smallest normal
-    float (:func:`relaxed_dists.core.noise.uniform_low`), in place. Several
-    times faster than ``uniform_(low, 1)``, whose CPU kernel with a nonzero
-    lower end is not vectorised."""
-    return torch.rand(shape, dtype=dtype, device=device).clamp_(min=uniform_low(torch.finfo(dtype)))
+    float (:func:`relaxed_dists.core.noise.uniform_low`). Several times faster
+    than ``uniform_(low, 1)``, whose CPU kernel with a nonzero lower end is
+    not vectorised."""
+    return torch.rand(shape, dtype=dtype, device=device).clamp(min=uniform_low(torch.finfo(dtype)))
 
 
-class RelaxedBase(TorchDistribution):
-    """Parameters ``temperature`` and exactly one of ``probs`` / ``logits``,
-    broadcast together into ``batch_shape``; reparameterized sampling from
-    uniforms through a core function.
+def _as_tensor(name, cls_name, x):
+    if isinstance(x, torch.Tensor):
+        return x
+    try:
+        return torch.as_tensor(x)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise ValueError(f"{cls_name}: `{name}` must be a number or an array of numbers, "
+                         f"got {x!r}") from err
 
-    Subclasses set ``_categorical`` (the parameters carry a trailing category
-    dimension), the core functions ``_rsample_fn(logits, temperature, u)`` and
-    ``_log_prob_fn(logits, temperature, value)``, the probability maps
-    ``_probs_to_logits`` / ``_logits_to_probs``, and ``support``.
+
+@contextlib.contextmanager
+def _specialised_shapes():
+    """While ``torch.jit.trace`` records, shapes are traced values and every
+    Python use of one warns. A trace is specialised to its input shapes
+    anyway, as for any torch code, so those warnings say nothing here; no
+    branch on tensor *values* runs while tracing (the fast paths that would
+    take one step aside: :func:`relaxed_dists.core._namespace.host_any`)."""
+    if not torch.jit.is_tracing():
+        yield
+        return
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+        yield
+
+
+class RelaxedDistribution(TorchDistribution):
+    """Base of the Pyro classes: a ``TorchDistribution`` whose body is a
+    family of :mod:`relaxed_dists.families` (the first base of each class).
+
+    Sampling draws uniforms from torch's global generator and hands them to
+    the family's sampler, so the sample is reparameterized.
+    :meth:`rsample_with_intermediates` also returns what
+    :meth:`log_prob` needs to score that very sample from its noise (two sums
+    instead of passes over the value); ``log_prob(value, intermediates)``
+    equals ``log_prob(value)`` in value and in its gradient w.r.t. the
+    parameters.
     """
 
     has_rsample = True
-    _categorical = True
 
-    def __init__(self, temperature, probs=None, logits=None, validate_args=None):
-        name = type(self).__name__
-        given, param = given_param(name, probs, logits)
-        temperature, param = _float_tensors(temperature, param)
-        batch_shape, param_event = (
-            torch.Size(s)
-            for s in param_shapes(name, given, temperature.shape, param.shape, self._categorical)
-        )
-        self.temperature = temperature.expand(batch_shape)
-        setattr(self, given, param.expand(batch_shape + param_event))
-        super().__init__(batch_shape, torch.Size(self._event_shape_for(param_event)), validate_args)
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        check_contract(cls, RelaxedDistribution)
+        kind = "category" if cls.category_dim else "binary"
+        cls.arg_constraints = {
+            "temperature": Spec("temperature"),
+            "probs": Spec(f"{kind}_probs"),
+            "logits": Spec(f"{kind}_logits"),
+        }
 
-    def _event_shape_for(self, param_event):
-        return param_event
+    # ------------------------------------------------------ family hooks
+    def _host_arrays(self, name, temperature, param, given):
+        param = _as_tensor(given, name, param)
+        temperature = _as_tensor("temperature", name, temperature)
+        for arg, x in ((given, param), ("temperature", temperature)):
+            if x.dtype == torch.bool or x.is_complex():
+                raise ValueError(f"{name}: `{arg}` must be real numbers, got dtype {x.dtype}")
+        dtype = param.dtype if param.is_floating_point() else torch.get_default_dtype()
+        if temperature.is_floating_point():
+            dtype = torch.promote_types(dtype, temperature.dtype)
+        return temperature.to(device=param.device, dtype=dtype), param.to(dtype)
 
-    @property
-    def _param_event_shape(self):
-        p = self.__dict__.get("logits", self.__dict__.get("probs"))
-        return p.shape[len(self.batch_shape) :]
+    def _host_shapes(self):
+        return _specialised_shapes()
 
+    def _host_init(self, batch_shape, event_shape, validate_args):
+        TorchDistribution.__init__(self, torch.Size(batch_shape), torch.Size(event_shape),
+                                   validate_args)
+
+    # --------------------------------------------------------- parameters
     @lazy_property
     def logits(self):
         return self._probs_to_logits(self.probs)
@@ -72,55 +108,84 @@ class RelaxedBase(TorchDistribution):
     def probs(self):
         return self._logits_to_probs(self.logits)
 
-    def _noise_shape(self, sample_shape):
-        return self._extended_shape(sample_shape)
+    @property
+    def support(self) -> Spec:
+        return Spec(self.support_name, **{k: getattr(self, k) for k in self.support_args})
 
-    def _uniform(self, sample_shape):
-        t = self.temperature
-        return draw_uniforms(self._noise_shape(torch.Size(sample_shape)), t.dtype, t.device)
+    @classmethod
+    def infer_shapes(cls, **arg_shapes) -> tuple[torch.Size, torch.Size]:
+        """``(batch_shape, event_shape)`` of a distribution made from
+        arguments of the given shapes; static arguments (``m``, ``distinct``)
+        are given by value."""
+        batch_shape, event_shape = infer_shapes(cls, arg_shapes)
+        return torch.Size(batch_shape), torch.Size(event_shape)
 
-    def rsample(self, sample_shape=torch.Size()):
-        u = self._uniform(sample_shape)
-        parts_fn = getattr(self, "_rsample_parts_fn", None)
-        if parts_fn is None or not torch.is_grad_enabled():
-            return self._rsample_fn(self.logits, self.temperature, u)
-        value, parts = parts_fn(self.logits, self.temperature, u)
-        if value.requires_grad:
-            self._own_sample = (weakref.ref(value), value._version, parts)
+    # ---------------------------------------------------- sample, density
+    def rsample(self, sample_shape: torch.Size = torch.Size()) -> torch.Tensor:
+        return self.rsample_with_intermediates(sample_shape)[0]
+
+    def rsample_with_intermediates(
+        self, sample_shape: torch.Size = torch.Size()
+    ) -> tuple[torch.Tensor, Optional[tuple]]:
+        """``(value, intermediates)``: a reparameterized sample and the noise
+        terms that :meth:`log_prob` scores it from."""
+        with _specialised_shapes():
+            t = self.temperature
+            u = draw_uniforms(self._noise_shape(torch.Size(sample_shape)), t.dtype, t.device)
+            return self._sample(u)
+
+    def log_prob(self, value: torch.Tensor, intermediates: Optional[tuple] = None) -> torch.Tensor:
+        """The exact log density of ``value`` (base measure: see the class);
+        with the ``intermediates`` that came with ``value`` from
+        :meth:`rsample_with_intermediates`, the same number from the noise."""
+        with _specialised_shapes():
+            value = self._check_value(value)
+            if intermediates is not None:
+                out = self._log_prob_from(value, intermediates)
+                if out is not None:
+                    return out
+            return self._log_prob(value)
+
+    def _check_value(self, value):
+        """``value`` as a floating tensor of this distribution's dtype, with
+        its shape checked (always: shapes are free) and, when validating,
+        its support (``ValueError`` naming ``value`` in both cases)."""
+        name = type(self).__name__
+        value = _as_tensor("value", name, value)
+        if not value.is_floating_point():
+            if value.dtype == torch.bool or value.is_complex():
+                raise ValueError(f"{name}: `value` must be real numbers, got dtype {value.dtype}")
+            value = value.to(self.temperature.dtype)
+        check_value_shape(name, value.shape, self.batch_shape, self.event_shape)
+        if self._validate_args and not torch_is_tracing():
+            ok = self.support.check(value)
+            if not bool(ok.all()):
+                raise ValueError(f"{name}: `value` must be {self.support!r}; got "
+                                 f"{int((~ok).sum())} of {ok.numel()} values outside the support")
         return value
 
-    def _parts_of(self, value):
-        """The noise parts of ``value`` if it is, unchanged, the latest
-        reparameterized sample of this distribution (``rsample`` with a graph
-        to the parameters), else ``None``."""
-        own = self.__dict__.get("_own_sample")
-        if own is None or own[0]() is not value or value._version != own[1]:
-            return None
-        return own[2]
+    def score_parts(self, value: torch.Tensor) -> ScoreParts:
+        """As Pyro's, plus the family's score term for a discrete choice
+        inside the sample (``log_prob`` stays the entropy term, as
+        ``pyro.distributions.Rejector`` does)."""
+        with _specialised_shapes():
+            score = self._score_term(value)
+        if score is None:
+            return super().score_parts(value)
+        log_prob = self.log_prob(value)
+        return ScoreParts(log_prob=log_prob, score_function=score, entropy_term=log_prob)
 
-    def log_prob(self, value):
-        if self._validate_args:
-            self._validate_sample(value)
-        parts = self._parts_of(value) if isinstance(value, torch.Tensor) else None
-        if parts is not None:
-            out = self._log_prob_parts_fn(self.logits, self.temperature, value, parts)
-            if out is not None:
-                return out
-        return self._log_prob_fn(self.logits, self.temperature, value)
-
-    def _extra_args(self):
-        """Non-tensor constructor arguments of a subclass (e.g. ``m``)."""
-        return {}
-
+    # -------------------------------------------------------------- expand
     def expand(self, batch_shape, _instance=None):
         new = self._get_checked_instance(type(self), _instance)
         batch_shape = torch.Size(batch_shape)
         new.temperature = self.temperature.expand(batch_shape)
         for name in ("logits", "probs"):
             if name in self.__dict__:
-                setattr(new, name, getattr(self, name).expand(batch_shape + self._param_event_shape))
-        for name, value in self._extra_args().items():
+                param = self.__dict__[name]
+                setattr(new, name, param.expand(batch_shape + param.shape[len(self.batch_shape):]))
+        for name, value in self._static.items():
             setattr(new, name, value)
-        super(RelaxedBase, new).__init__(batch_shape, self.event_shape, validate_args=False)
+        TorchDistribution.__init__(new, batch_shape, self.event_shape, validate_args=False)
         new._validate_args = self._validate_args
         return new

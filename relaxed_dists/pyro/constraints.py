@@ -1,10 +1,20 @@
 """Torch constraints and bijections for the supports and parameters of
-relaxed_dists; the checks themselves live in :mod:`relaxed_dists.core.checks`."""
+relaxed_dists.
+
+Every constraint is an instance of one module-level class, :class:`Spec`,
+named after a check of the core (:data:`relaxed_dists.core.checks.SPECS`
+and the ``SPECS`` of the m-hot and subset modules), with the static
+arguments it needs (``m`` for the subsets) as parameters. So constraints
+pickle (the parameter store of a fitted AutoGuide saves and loads), compare
+by value, and say what they expect in validation errors. ``biject_to`` and
+``transform_to`` dispatch on the spec's name.
+"""
 
 import torch
 from torch.distributions import biject_to, constraints, transform_to
 from torch.distributions.transforms import (
     ExpTransform,
+    IndependentTransform,
     SigmoidTransform,
     StickBreakingTransform,
     Transform,
@@ -13,31 +23,48 @@ from torch.distributions.transforms import (
 
 from ..core import checks
 from ..core import concrete as _concrete
+from ..core import mhot as _mhot
+from ..core import subset as _subset
 
-__all__ = ["from_spec", "finite", "positive_finite", "open_unit_interval", "finite_vector",
-           "simplex", "open_simplex", "log_simplex", "LogSimplexTransform"]
+__all__ = ["Spec", "SPECS", "LogSimplexTransform", "LogitSubsetTransform", "SubsetTransform",
+           "simplex", "log_simplex", "positive_finite"]
 
-
-def from_spec(name, specs=checks.SPECS):
-    """The core check ``specs[name]`` as a constraint instance of its own class
-    (torch's registries dispatch on the type), whose ``repr`` says what is
-    expected so that validation errors read well."""
-    check, event_dim, text = specs[name]
-    cls = type("_" + name, (constraints.Constraint,), {
-        "event_dim": event_dim,
-        "check": lambda self, value: check(value),
-        "__repr__": lambda self: text,
-    })
-    return cls()
+#: Every named check the constraints can stand for.
+SPECS = {**checks.SPECS, **_mhot.SPECS, **_subset.SPECS}
 
 
-finite = from_spec("finite")
-positive_finite = from_spec("positive_finite")
-open_unit_interval = from_spec("open_unit_interval")
-finite_vector = constraints.independent(finite, 1)
-simplex = from_spec("simplex")
-open_simplex = from_spec("open_simplex")
-log_simplex = from_spec("log_simplex")
+class Spec(constraints.Constraint):
+    """The core check ``SPECS[name]`` as a torch constraint, with its static
+    parameters (for example ``Spec("subset", m=2.5)``).
+
+    :param str name: a key of :data:`SPECS`.
+    :param params: keyword parameters of the check.
+    """
+
+    def __init__(self, name, **params):
+        if name not in SPECS:
+            raise ValueError(f"Spec: `name` must be one of {sorted(SPECS)}, got {name!r}")
+        self.name = name
+        self.params = params
+        self.event_dim = SPECS[name][1]
+        super().__init__()
+
+    def check(self, value):
+        return SPECS[self.name][0](value, **self.params)
+
+    def __repr__(self):
+        return SPECS[self.name][2].format(**self.params)
+
+    def __eq__(self, other):
+        return type(other) is Spec and (other.name, other.params) == (self.name, self.params)
+
+    def __hash__(self):
+        return hash((self.name, tuple(sorted(self.params.items()))))
+
+
+simplex = Spec("simplex")
+log_simplex = Spec("log_simplex")
+positive_finite = Spec("positive_finite")
 
 
 class RatioTransform(Transform):
@@ -74,14 +101,82 @@ class LogSimplexTransform(RatioTransform):
         return _concrete.log_simplex_to_log_ratios(y)
 
 
-_TRANSFORMS = [
-    (simplex, StickBreakingTransform),
-    (open_simplex, StickBreakingTransform),
-    (log_simplex, LogSimplexTransform),
-    (positive_finite, ExpTransform),
-    (open_unit_interval, SigmoidTransform),
-    (finite, lambda: identity_transform),
-]
-for _c, _t in _TRANSFORMS:
-    biject_to.register(type(_c), lambda c, _t=_t: _t())
-    transform_to.register(type(_c), lambda c, _t=_t: _t())
+class LogitSubsetTransform(RatioTransform):
+    """``w -> z`` from ``R^(k-1)`` onto the logit-subsets summing to ``m``
+    (:func:`relaxed_dists.core.subset.from_log_ratios`); unit Jacobian w.r.t.
+    the base measure of ``LogitRelaxedSubset`` (the differences
+    ``z_i - z_k``)."""
+
+    def __init__(self, m, cache_size=0):
+        self.m = m
+        super().__init__(cache_size=cache_size)
+
+    @property
+    def codomain(self):
+        return Spec("logit_subset", m=self.m)
+
+    def __eq__(self, other):
+        return type(other) is type(self) and other.m == self.m
+
+    def __hash__(self):
+        return hash((type(self), self.m))
+
+    def with_cache(self, cache_size=1):
+        return self if self._cache_size == cache_size else type(self)(self.m, cache_size)
+
+    def _call(self, x):
+        return _subset.from_log_ratios(x, self.m)
+
+    def _inverse(self, y):
+        return _subset.to_log_ratios(y)
+
+
+class SubsetTransform(LogitSubsetTransform):
+    """``w -> S = sigmoid(z)`` onto the relaxed subsets summing to ``m``; its
+    log-Jacobian w.r.t. the first ``k - 1`` coordinates of ``S`` is
+    :func:`relaxed_dists.core.subset.subset_log_det`."""
+
+    @property
+    def codomain(self):
+        return Spec("subset", m=self.m)
+
+    def _call(self, x):
+        return torch.sigmoid(_subset.from_log_ratios(x, self.m))
+
+    def _inverse(self, y):
+        return _subset.to_log_ratios(torch.logit(y))
+
+    def log_abs_det_jacobian(self, x, y):
+        return _subset.subset_log_det(_subset.from_log_ratios(x, self.m))
+
+
+#: spec name -> the bijection from unconstrained space (``biject_to``).
+_TRANSFORMS = {
+    "simplex": lambda c: StickBreakingTransform(),
+    "open_simplex": lambda c: StickBreakingTransform(),
+    "category_probs": lambda c: StickBreakingTransform(),
+    "log_simplex": lambda c: LogSimplexTransform(),
+    "simplex_rows": lambda c: IndependentTransform(StickBreakingTransform(), 1),
+    "log_simplex_rows": lambda c: IndependentTransform(LogSimplexTransform(), 1),
+    "subset": lambda c: SubsetTransform(c.params["m"]),
+    "logit_subset": lambda c: LogitSubsetTransform(c.params["m"]),
+    "positive_finite": lambda c: ExpTransform(),
+    "temperature": lambda c: ExpTransform(),
+    "open_unit_interval": lambda c: SigmoidTransform(),
+    "unit_interval": lambda c: SigmoidTransform(),
+    "binary_probs": lambda c: SigmoidTransform(),
+    "finite": lambda c: identity_transform,
+    "real": lambda c: identity_transform,
+    "binary_logits": lambda c: identity_transform,
+    "category_logits": lambda c: IndependentTransform(identity_transform, 1),
+}
+
+
+def _transform(constraint):
+    if constraint.name not in _TRANSFORMS:
+        raise NotImplementedError(f"no bijection onto {constraint!r}")
+    return _TRANSFORMS[constraint.name](constraint)
+
+
+biject_to.register(Spec, _transform)
+transform_to.register(Spec, _transform)

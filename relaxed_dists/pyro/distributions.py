@@ -1,52 +1,42 @@
-"""Pyro distributions for the categorical and binary relaxations."""
+"""The Pyro distributions: each is a family body of
+:mod:`relaxed_dists.families` on the Pyro adapter
+(:class:`~relaxed_dists.pyro.RelaxedDistribution`); the docstring, signature
+and behaviour come from the family."""
 
-import torch
-from torch.distributions import constraints as _host
+from .. import families
+from ._base import RelaxedDistribution
 
-from .. import _docs, _family
-from . import constraints
-from ._base import RelaxedBase
-
-__all__ = ["GumbelSoftmax", "ExpGumbelSoftmax", "BinaryConcrete", "LogitBinaryConcrete"]
-
-
-class _Categorical(RelaxedBase):
-    _categorical = True
-    arg_constraints = {
-        "temperature": constraints.positive_finite,
-        "probs": constraints.open_simplex,
-        "logits": constraints.finite_vector,
-    }
-    _probs_to_logits = staticmethod(torch.log)
-    _logits_to_probs = staticmethod(lambda logits: torch.softmax(logits, dim=-1))
+__all__ = ["GumbelSoftmax", "ExpGumbelSoftmax", "BinaryConcrete", "LogitBinaryConcrete",
+           "RelaxedMHot", "ExpRelaxedMHot", "RelaxedSubset", "LogitRelaxedSubset"]
 
 
-class _Binary(RelaxedBase):
-    _categorical = False
-    arg_constraints = {
-        "temperature": constraints.positive_finite,
-        "probs": constraints.open_unit_interval,
-        "logits": constraints.finite,
-    }
-    _probs_to_logits = staticmethod(lambda p: torch.log(p) - torch.log1p(-p))
-    _logits_to_probs = staticmethod(torch.sigmoid)
+class GumbelSoftmax(families.GumbelSoftmax, RelaxedDistribution):
+    __doc__ = families.GumbelSoftmax.__doc__
 
 
-class GumbelSoftmax(_family.GumbelSoftmax, _Categorical):
-    __doc__ = _docs.GUMBEL_SOFTMAX
-    support = constraints.simplex
+class ExpGumbelSoftmax(families.ExpGumbelSoftmax, RelaxedDistribution):
+    __doc__ = families.ExpGumbelSoftmax.__doc__
 
 
-class ExpGumbelSoftmax(_family.ExpGumbelSoftmax, _Categorical):
-    __doc__ = _docs.EXP_GUMBEL_SOFTMAX
-    support = constraints.log_simplex
+class BinaryConcrete(families.BinaryConcrete, RelaxedDistribution):
+    __doc__ = families.BinaryConcrete.__doc__
 
 
-class BinaryConcrete(_family.BinaryConcrete, _Binary):
-    __doc__ = _docs.BINARY_CONCRETE
-    support = _host.unit_interval
+class LogitBinaryConcrete(families.LogitBinaryConcrete, RelaxedDistribution):
+    __doc__ = families.LogitBinaryConcrete.__doc__
 
 
-class LogitBinaryConcrete(_family.LogitBinaryConcrete, _Binary):
-    __doc__ = _docs.LOGIT_BINARY_CONCRETE
-    support = _host.real
+class RelaxedMHot(families.RelaxedMHot, RelaxedDistribution):
+    __doc__ = families.RelaxedMHot.__doc__
+
+
+class ExpRelaxedMHot(families.ExpRelaxedMHot, RelaxedDistribution):
+    __doc__ = families.ExpRelaxedMHot.__doc__
+
+
+class RelaxedSubset(families.RelaxedSubset, RelaxedDistribution):
+    __doc__ = families.RelaxedSubset.__doc__
+
+
+class LogitRelaxedSubset(families.LogitRelaxedSubset, RelaxedDistribution):
+    __doc__ = families.LogitRelaxedSubset.__doc__

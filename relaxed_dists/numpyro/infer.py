@@ -1,65 +1,19 @@
-"""NumPyro distributions for the m-hot relaxation (RelaxedMHot,
-ExpRelaxedMHot) and :class:`MHotTrace_ELBO`, the ``Trace_ELBO`` whose
-gradients stay unbiased for them."""
+"""NumPyro inference for relaxed_dists: :class:`MHotTrace_ELBO`, the
+``Trace_ELBO`` whose gradients stay unbiased for distributions with a score
+term (:class:`relaxed_dists.numpyro.RelaxedMHot` and
+:class:`relaxed_dists.numpyro.ExpRelaxedMHot`)."""
 
 import jax
 import jax.numpy as jnp
 from jax.lax import stop_gradient
 from numpyro.distributions import ExpandedDistribution, Independent, MaskedDistribution
-from numpyro.distributions.transforms import (
-    IndependentTransform,
-    StickBreakingTransform,
-    biject_to,
-)
 from numpyro.handlers import seed
 from numpyro.infer import Trace_ELBO
 from numpyro.infer.util import get_importance_trace
 from numpyro.util import check_model_guide_match
 
-from .. import _docs_mhot, _family
-from ..core import mhot as _mhot
-from .constraints import LogSimplexTransform, from_spec
-from .distributions import _Categorical
+__all__ = ["MHotTrace_ELBO"]
 
-__all__ = ["RelaxedMHot", "ExpRelaxedMHot", "MHotTrace_ELBO", "simplex_rows",
-           "log_simplex_rows"]
-
-
-def _distinct_rows(prototype):
-    """Log-simplex rows with distinct argmaxes (row ``j`` favours category
-    ``j mod k``), shaped like ``prototype``."""
-    m, k = jnp.shape(prototype)[-2:]
-    bump = jnp.arange(m)[:, None] % k == jnp.arange(k)
-    logits = jnp.broadcast_to(bump, jnp.shape(prototype)).astype(jnp.result_type(prototype))
-    return jax.nn.log_softmax(logits, axis=-1)
-
-
-simplex_rows = from_spec("simplex_rows", lambda p: jnp.exp(_distinct_rows(p)), _mhot.SPECS)
-log_simplex_rows = from_spec("log_simplex_rows", _distinct_rows, _mhot.SPECS)
-
-for _con, _t in [(simplex_rows, StickBreakingTransform), (log_simplex_rows, LogSimplexTransform)]:
-    # Row by row: the base transform acts on the last dim, rows are independent.
-    biject_to.register(type(_con), lambda c, _t=_t: IndependentTransform(_t(), 1))
-
-
-class _MHot(_family.MHot, _Categorical):
-    pytree_aux_fields = ("m", "distinct")
-
-    def score_function(self, value):
-        """The score-function term of the gradient estimator:
-        :meth:`order_log_prob` when ``distinct``, ``None`` (fully
-        reparameterised) otherwise. Used by :class:`MHotTrace_ELBO`."""
-        return self.order_log_prob(value) if self.distinct else None
-
-
-class RelaxedMHot(_family.RelaxedMHot, _MHot):
-    __doc__ = _docs_mhot.RELAXED_MHOT
-    support = simplex_rows
-
-
-class ExpRelaxedMHot(_family.ExpRelaxedMHot, _MHot):
-    __doc__ = _docs_mhot.EXP_RELAXED_MHOT
-    support = log_simplex_rows
 
 
 # ---------------------------------------------------------------- ELBO

@@ -1,5 +1,15 @@
-"""Class docstrings of the subset relaxation, shared by the Pyro and NumPyro
-adapters (one text, two classes with the same name, signature and semantics)."""
+r"""The subset relaxation with an exact density on the mask:
+:class:`RelaxedSubset` and its stable twin :class:`LogitRelaxedSubset`.
+Math: :mod:`relaxed_dists.core.subset`; docs page *RelaxedSubset*."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from ..core import subset as _subset
+from .base import ArrayLike, Family
+
+__all__ = ["RelaxedSubset", "LogitRelaxedSubset"]
 
 _REFS = """
     References
@@ -59,7 +69,7 @@ _BEHAVIOUR = r"""
     every entry approaches ``m / k``.
 """
 
-RELAXED_SUBSET = r"""A relaxed m-subset of ``k`` categories with an exact density on the
+_RELAXED_SUBSET_DOC = r"""A relaxed m-subset of ``k`` categories with an exact density on the
     relaxed mask itself.
 """ + _BEHAVIOUR + r"""
     The value is :math:`S \in (0, 1)^k` with :math:`\sum_i S_i = m`, event
@@ -71,7 +81,7 @@ RELAXED_SUBSET = r"""A relaxed m-subset of ``k`` categories with an exact densit
     whose value ``logit S`` stays finite.
 """ + _WHICH + _PARAMS + _REFS
 
-LOGIT_RELAXED_SUBSET = r"""The subset relaxation in logit space (the stable twin of
+_LOGIT_RELAXED_SUBSET_DOC = r"""The subset relaxation in logit space (the stable twin of
     :class:`RelaxedSubset`): the value is :math:`z = \mathrm{logit}\, S =
     (y - t)/\tau`, finite at any temperature, and ``sigmoid(z)`` is
     distributed as :class:`RelaxedSubset`.
@@ -84,3 +94,55 @@ LOGIT_RELAXED_SUBSET = r"""The subset relaxation in logit space (the stable twin
     the same for every ``m``. To score :math:`S = \sigma(z)` itself subtract
     :math:`\sum_i \log q_i - \log\sum_i q_i`, :math:`q_i = S_i(1 - S_i)`.
 """ + _WHICH + _PARAMS + _REFS
+
+
+class _Subset(Family):
+    """Shared body of the subset classes: ``m`` is static (a real number,
+    ``0 < m < k``, checked at construction) and kept by ``expand``; the event
+    and the noise are ``(k,)``."""
+
+    static_args = ("m",)
+    support_args = ("m",)
+
+    def __init__(self, temperature: ArrayLike, m: float, probs: Optional[ArrayLike] = None,
+                 logits: Optional[ArrayLike] = None, validate_args: Optional[bool] = None) -> None:
+        self._setup(temperature, probs, logits, validate_args, m=m)
+
+    def _check_static(self, k):
+        self.m = _subset.check_m(self.m, k, owner=type(self).__name__)
+
+    @property
+    def inclusion_probs(self):
+        r"""The :math:`\tau \to 0` limit of the mean of :math:`S` (shape
+        ``batch + (k,)``, sums to ``m``): for integer ``m`` the probability
+        that each category is among ``m`` drawn without replacement
+        (:func:`relaxed_dists.core.subset.inclusion_probs`)."""
+        return _subset.inclusion_probs(self.logits, self.m)
+
+
+class RelaxedSubset(_Subset):
+    __doc__ = _RELAXED_SUBSET_DOC
+    support_name = "subset"
+
+    def _sample(self, u):
+        return _subset.rsample_parts(self.logits, self.temperature, self.m, u)
+
+    def _log_prob(self, value):
+        return _subset.log_prob(self.logits, self.temperature, value)
+
+    def _log_prob_from(self, value, intermediates):
+        return _subset.log_prob_parts(self.logits, self.temperature, value, intermediates)
+
+
+class LogitRelaxedSubset(_Subset):
+    __doc__ = _LOGIT_RELAXED_SUBSET_DOC
+    support_name = "logit_subset"
+
+    def _sample(self, u):
+        return _subset.rsample_logit_parts(self.logits, self.temperature, self.m, u)
+
+    def _log_prob(self, value):
+        return _subset.logit_log_prob(self.logits, self.temperature, value)
+
+    def _log_prob_from(self, value, intermediates):
+        return _subset.logit_log_prob_parts(self.logits, self.temperature, value, intermediates)

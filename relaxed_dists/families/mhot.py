@@ -1,5 +1,17 @@
-"""Class docstrings of the m-hot relaxation, shared by the Pyro and NumPyro
-adapters (one text, two classes with the same name, signature and semantics)."""
+r"""The m-hot relaxation of the source note: :class:`RelaxedMHot` and its
+stable twin :class:`ExpRelaxedMHot`. Math: :mod:`relaxed_dists.core.mhot`;
+docs page *RelaxedMHot*."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from ..core import hard_limit
+from ..core import mhot as _mhot
+from ..core._namespace import array_namespace
+from .base import ArrayLike, Family
+
+__all__ = ["RelaxedMHot", "ExpRelaxedMHot"]
 
 _REFS = """
     References
@@ -43,11 +55,66 @@ _GRADIENTS = """
     declares it through ``score_parts`` (as ``pyro.distributions.Rejector``
     does), so ``pyro.infer.Trace_ELBO`` is unbiased. NumPyro's own
     ``Trace_ELBO`` uses the pathwise part only and is biased for these sites:
-    use :class:`relaxed_dists.numpyro.mhot.MHotTrace_ELBO`. With
+    use :class:`relaxed_dists.numpyro.MHotTrace_ELBO`. With
     ``distinct=False`` the sampler is fully reparameterised.
 """
 
-RELAXED_MHOT = r"""The m-hot relaxation of the source note: m relaxed one-hot rows
+
+class _MHot(Family):
+    """Shared body of the m-hot classes: ``m`` and ``distinct`` are static,
+    the event is ``(m, k)``, the noise ``(noise_rows(m, distinct), k)``."""
+
+    static_args = ("m", "distinct")
+
+    def __init__(self, temperature: ArrayLike, m: int, probs: Optional[ArrayLike] = None,
+                 logits: Optional[ArrayLike] = None, distinct: bool = True,
+                 validate_args: Optional[bool] = None) -> None:
+        self._setup(temperature, probs, logits, validate_args, m=m, distinct=distinct)
+
+    def _check_static(self, k):
+        self.m = _mhot.check_m(self.m, self.distinct, k, owner=type(self).__name__)
+
+    def _event_shape_for(self, param_event):
+        return (self.m, param_event[0])
+
+    def _noise_shape(self, sample_shape):
+        rows = _mhot.noise_rows(self.m, self.distinct)
+        return tuple(sample_shape) + tuple(self.batch_shape) + (rows, self.event_shape[-1])
+
+    def _score_term(self, value):
+        return self.order_log_prob(value) if self.distinct else None
+
+    def order_log_prob(self, value):
+        """Log-probability of the row argmaxes of ``value`` (Plackett-Luce when
+        ``distinct``), differentiable in the logits: the score-function term
+        of the gradient estimator."""
+        return _mhot.order_log_prob(self.logits, value, self.distinct)
+
+    @property
+    def inclusion_probs(self):
+        """Probability that each category is among the selected ones in the
+        hard limit :math:`\\tau \\to 0` (shape ``batch + (k,)``, sums to ``m``
+        when ``distinct``)."""
+        if not self.distinct:
+            return _mhot.iid_inclusion_probs(self.logits, self.m)
+        return hard_limit.inclusion_probs(self.logits, self.m)
+
+
+class RelaxedMHot(_MHot):
+    support_name = "simplex_rows"
+
+    def _sample(self, u):
+        return _mhot.rsample(self.logits, self.temperature, u, self.distinct), None
+
+    def _log_prob(self, value):
+        return _mhot.log_prob(self.logits, self.temperature, value, self.distinct)
+
+    def mhot(self, value):
+        """The relaxed m-hot mask :math:`S = \\max_j x_j`, shape ``... + (k,)``."""
+        return _mhot.mhot(value)
+
+
+RelaxedMHot.__doc__ = r"""The m-hot relaxation of the source note: m relaxed one-hot rows
     whose maximum relaxes a set of m categories drawn without replacement.
 
     The value is the selector matrix :math:`V = [x_1; \dots; x_m]`, shape
@@ -75,7 +142,22 @@ RELAXED_MHOT = r"""The m-hot relaxation of the source note: m relaxed one-hot ro
     there: use :class:`ExpRelaxedMHot`, whose value stays finite.
 """ + _GRADIENTS + _PARAMS + _REFS
 
-EXP_RELAXED_MHOT = r"""The m-hot relaxation in log space (the stable twin of
+
+class ExpRelaxedMHot(_MHot):
+    support_name = "log_simplex_rows"
+
+    def _sample(self, u):
+        return _mhot.rsample_log(self.logits, self.temperature, u, self.distinct), None
+
+    def _log_prob(self, value):
+        return _mhot.exp_log_prob(self.logits, self.temperature, value, self.distinct)
+
+    def mhot(self, value):
+        """The relaxed m-hot mask :math:`S = \\exp(\\max_j v_j)`, shape ``... + (k,)``."""
+        return array_namespace(value).exp(_mhot.log_mhot(value))
+
+
+ExpRelaxedMHot.__doc__ = r"""The m-hot relaxation in log space (the stable twin of
     :class:`RelaxedMHot`): the same distribution with every row a point of the
     log-simplex, :math:`v_j = \log x_j = \mathrm{log\_softmax}(y_j/\tau)`,
     finite at any temperature in float32. ``mhot(value)`` returns
