@@ -1,5 +1,9 @@
-"""The Sphinx docs build with warnings as errors (docstring math and
-cross-references included), every page is produced, and the code examples
+"""The Sphinx docs build in nitpicky mode with warnings as errors (every
+cross-reference resolves, docstring math included), every page is produced,
+the API pages show each class's own methods, shapes and supports and no
+private base, no page cites a file outside the repository, the packaging
+metadata agrees with ``LICENSE`` and ``relaxed_dists.__version__``, and the
+code examples
 the pages include (``docs/snippets/``) run and give what the pages say.
 Not run here, for time: ``mhot_numpyro_svi.py``, ``mhot_pyro_svi.py`` (SVI
 fits of 7-20 s each) and ``underflow.py`` (tens of thousands of draws at
@@ -8,6 +12,7 @@ tests/test_inference.py."""
 
 import json
 import pathlib
+import re
 import runpy
 import subprocess
 import sys
@@ -15,12 +20,14 @@ import sys
 import numpy as np
 import pytest
 
-DOCS = pathlib.Path(__file__).resolve().parents[1] / "docs"
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
 SNIPPETS = DOCS / "snippets"
 
 PAGES = [
     "index", "quickstart", "which_relaxation", "stable_twins", "examples", "gumbel_softmax",
     "binary_concrete", "relaxed_mhot", "relaxed_subset", "api_pyro", "api_numpyro", "api_core",
+    "api_families",
 ]
 # Figures quoted in the pages (float64), recomputed by the tests below.
 INCLUSION_M2 = "[0.9266, 0.6957, 0.2747, 0.1030]"
@@ -32,7 +39,8 @@ INCLUSION_M25 = "[0.9603, 0.8220, 0.5160, 0.2018]"
 def html(tmp_path_factory):
     out = tmp_path_factory.mktemp("html")
     run = subprocess.run(
-        [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html", str(DOCS), str(out)],
+        [sys.executable, "-m", "sphinx", "-n", "-W", "--keep-going", "-q", "-b", "html", str(DOCS),
+         str(out)],
         capture_output=True,
         text=True,
     )
@@ -41,9 +49,105 @@ def html(tmp_path_factory):
 
 
 def test_docs_build_without_warnings(html):
+    """``-n -W``: also every cross-reference resolves (nitpicky)."""
     for page in PAGES:
         assert (html / f"{page}.html").is_file(), page
     assert (html / "api_numpyro.html").read_text().count("GumbelSoftmax") > 0
+
+
+def _class_block(text, qualname):
+    """The HTML of one class's entry on an API page (up to the next class)."""
+    start = text.index(f'id="{qualname}"')
+    nxt = text.find('<dl class="py class">', start)
+    return text[start: nxt if nxt >= 0 else len(text)]
+
+
+def public_classes(backend):
+    """The distribution classes a backend exports (every family, so a new
+    class is checked without editing this file)."""
+    import importlib
+
+    from relaxed_dists.families.base import Family
+
+    module = importlib.import_module(f"relaxed_dists.{backend}")
+    return [name for name in module.__all__
+            if isinstance(getattr(module, name), type) and issubclass(getattr(module, name), Family)]
+
+
+@pytest.mark.parametrize("backend", ["pyro", "numpyro"])
+def test_api_pages_show_each_class_own_methods_shapes_and_support(html, backend):
+    text = (html / f"api_{backend}.html").read_text()
+    sample = "rsample_with_intermediates" if backend == "pyro" else "sample_with_intermediates"
+    other = "numpyro" if backend == "pyro" else "pyro"
+    classes = public_classes(backend)
+    assert len(classes) >= 8, classes
+    for name in classes:
+        block = _class_block(text, f"relaxed_dists.{backend}.{name}")
+        for member in ("log_prob", "infer_shapes", sample):
+            assert f'id="relaxed_dists.{backend}.{name}.{member}"' in block, (name, member)
+        assert "Shapes" in block and "Support" in block and "Spec(" in block, name
+        # no member documented from the other backend's adapter
+        assert f"relaxed_dists.{other}.RelaxedDistribution" not in block, name
+    for name in ("RelaxedMHot", "ExpRelaxedMHot"):
+        block = _class_block(text, f"relaxed_dists.{backend}.{name}")
+        for member in ("mhot", "order_log_prob", "inclusion_probs"):
+            assert f'id="relaxed_dists.{backend}.{name}.{member}"' in block, (name, member)
+    for name in ("RelaxedSubset", "LogitRelaxedSubset"):
+        block = _class_block(text, f"relaxed_dists.{backend}.{name}")
+        assert f'id="relaxed_dists.{backend}.{name}.inclusion_probs"' in block, name
+    # members of the host libraries' own bases are not repeated on every class
+    gumbel = _class_block(text, f"relaxed_dists.{backend}.GumbelSoftmax")
+    for host_member in ("to_event", "enumerate_support", "entropy", "cdf"):
+        assert f"GumbelSoftmax.{host_member}" not in gumbel, host_member
+
+
+def test_api_pages_name_no_private_base(html):
+    """No "Bases:" line, and no private module or class of an adapter."""
+    for page in ("api_pyro", "api_numpyro", "api_core", "api_families"):
+        text = (html / f"{page}.html").read_text()
+        assert "Bases:" not in text, page
+        for private in re.findall(r"relaxed_dists(?:\.\w+)*\.(_\w+)", re.sub(r"<[^>]+>", "", text)):
+            assert private in {"_check_static", "_event_shape_for", "_noise_shape", "_sample",
+                               "_log_prob", "_log_prob_from", "_score_term"}, (page, private)
+
+
+def test_families_page_documents_the_hooks(html):
+    text = (html / "api_families.html").read_text()
+    for hook in ("category_dim", "static_args", "support_name", "_check_static", "_event_shape_for",
+                 "_noise_shape", "_sample", "_log_prob", "_log_prob_from", "_score_term"):
+        assert f'id="relaxed_dists.families.base.Family.{hook}"' in text, hook
+
+
+def test_no_page_cites_a_file_outside_the_repository():
+    for path in [*DOCS.glob("*.rst"), *SNIPPETS.glob("*.py"), DOCS / "conf.py"]:
+        text = path.read_text()
+        assert "MATH.md" not in text and "seeds/" not in text, path
+
+
+def test_packaging_metadata():
+    """One version (``relaxed_dists.__version__``, read by setuptools and by
+    Sphinx), the Apache-2.0 ``LICENSE`` that ``pyproject.toml`` names, and
+    the changelog's latest release equal to that version or below an
+    Unreleased section."""
+    import relaxed_dists
+
+    # In the standard library from Python 3.11 (CI's version); the package
+    # supports 3.10, where this one check of the metadata is skipped.
+    tomllib = pytest.importorskip("tomllib", reason="tomllib is in the standard library from Python 3.11")
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    project = meta["project"]
+    assert "version" not in project and "version" in project["dynamic"]
+    assert meta["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "relaxed_dists.__version__"}
+    assert project["license"] == "Apache-2.0" and project["license-files"] == ["LICENSE"]
+    license_text = (ROOT / "LICENSE").read_text()
+    assert "Apache License" in license_text and "Version 2.0, January 2004" in license_text
+    for key in ("Source", "Documentation", "Issues", "Changelog"):
+        assert project["urls"][key].startswith("https://github.com/relaxed-dists/relaxed_dists"), key
+    conf = runpy.run_path(str(DOCS / "conf.py"))
+    assert conf["release"] == relaxed_dists.__version__
+    changelog = (ROOT / "CHANGELOG.md").read_text()
+    assert f"## [{relaxed_dists.__version__}]" in changelog
+    assert changelog.index("## [Unreleased]") < changelog.index(f"## [{relaxed_dists.__version__}]")
 
 
 def test_every_page_is_in_the_toctree(html):
@@ -100,6 +204,17 @@ def test_quickstart_numpyro_svi():
     g = run_snippet("quickstart_numpyro_svi.py")
     pi = np.asarray(g["fitted"].inclusion_probs)
     assert pi[[1, 4]].min() > 0.99 and np.delete(pi, [1, 4]).max() < 1e-3, pi
+
+
+def test_intermediates_snippet():
+    """The explicit fast route equals the general formula, in both backends."""
+    import torch
+
+    g = run_snippet("intermediates.py")
+    assert g["x"].shape == (64, 1000) and g["y"].shape == (64, 1000)
+    torch.testing.assert_close(g["fast"], g["slow"], rtol=1e-5, atol=0)
+    np.testing.assert_allclose(np.asarray(g["fast_n"]), np.asarray(g["slow_n"]), rtol=1e-5)
+    assert "rsample_with_intermediates" in (DOCS / "quickstart.rst").read_text()
 
 
 def test_erratum_snippet():
