@@ -24,6 +24,9 @@ def param_shapes(cls_name, name, temperature_shape, param_shape, categorical):
             f"{cls_name}: `{name}` must have a category dimension (shape batch + (k,)), "
             f"got a scalar"
         )
+    if categorical and param_shape[-1] < 1:
+        raise ValueError(f"{cls_name}: `{name}` must have at least one category (shape batch + (k,), "
+                         f"k >= 1), got shape {param_shape}")
     event = param_shape[-1:] if categorical else ()
     batch = _broadcast(cls_name, tuple(temperature_shape), param_shape[: len(param_shape) - len(event)])
     return batch, event

@@ -39,7 +39,7 @@ from ..core.special import sigmoid, softmax
 ArrayLike = Any
 
 __all__ = ["ArrayLike", "Family", "REFERENCES", "ADAPTER_HOOKS", "check_contract", "check_value_shape",
-           "infer_shapes"]
+           "infer_shapes", "not_numbers"]
 
 #: The numbered references shared by the relaxation families' docstrings.
 REFERENCES = """
@@ -195,6 +195,15 @@ def check_contract(cls, adapter):
     missing = [hook for hook in ADAPTER_HOOKS if hook not in host]
     if missing:
         raise TypeError(f"{cls.__name__}: the adapter does not define {missing}")
+
+
+def not_numbers(cls_name, name, x):
+    """The ``ValueError`` for an argument ``name`` that is not real numbers
+    (a string, ``None``, booleans, complex numbers), worded alike in both
+    adapters."""
+    what = f"dtype {x.dtype}" if hasattr(x, "dtype") else repr(x)
+    return ValueError(f"{cls_name}: `{name}` must be real numbers (a number or an array of "
+                      f"numbers), got {what}")
 
 
 def check_value_shape(cls_name, value_shape, batch_shape, event_shape):

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Optional
 
+import numpy as np
+
 from ..core import hard_limit
 from ..core import mhot as _mhot
 from ..core._namespace import array_namespace
@@ -72,6 +74,8 @@ class _MHot(Family):
         self._setup(temperature, probs, logits, validate_args, m=m, distinct=distinct)
 
     def _check_static(self, k):
+        if isinstance(self.distinct, np.bool_):  # a NumPy bool is a bool
+            self.distinct = bool(self.distinct)
         self.m = _mhot.check_m(self.m, self.distinct, k, owner=type(self).__name__)
 
     def _event_shape_for(self, param_event):

@@ -17,23 +17,27 @@ from numpyro.distributions.util import lazy_property
 from numpyro.util import not_jax_tracer
 
 from ..core.noise import uniform_low
-from ..families.base import ArrayLike, check_contract, check_value_shape, infer_shapes
+from ..families.base import ArrayLike, check_contract, check_value_shape, infer_shapes, not_numbers
 from .constraints import Spec
 
 __all__ = ["RelaxedDistribution"]
 
 
 def _as_array(name, cls_name, x):
-    if isinstance(x, jax.Array):
-        return x
-    try:
-        arr = np.asarray(x) if not isinstance(x, jax.core.Tracer) else x
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"{cls_name}: `{name}` must be a number or an array of numbers, "
-                         f"got {x!r}") from err
-    if not isinstance(arr, jax.core.Tracer) and (arr.dtype == np.bool_ or arr.dtype.kind not in "iuf"):
-        raise ValueError(f"{cls_name}: `{name}` must be real numbers, got {x!r}")
-    return jnp.asarray(arr)
+    """``x`` as a JAX array of real numbers (NumPy arrays and Python scalars
+    accepted, tracers kept); ``ValueError`` naming ``name`` for anything else
+    (a string, ``None``, booleans, complex numbers)."""
+    if not isinstance(x, (jax.Array, jax.core.Tracer)):
+        try:
+            arr = np.asarray(x)
+        except (TypeError, ValueError):
+            raise not_numbers(cls_name, name, x) from None
+        if arr.dtype.kind not in "iuf":
+            raise not_numbers(cls_name, name, x)
+        x = arr
+    elif jnp.result_type(x).kind not in "iuf":
+        raise not_numbers(cls_name, name, x)
+    return jnp.asarray(x)
 
 
 class RelaxedDistribution(Distribution):

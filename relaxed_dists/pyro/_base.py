@@ -15,7 +15,7 @@ from torch.distributions.utils import lazy_property
 
 from ..core._namespace import torch_is_tracing
 from ..core.noise import uniform_low
-from ..families.base import check_contract, check_value_shape, infer_shapes
+from ..families.base import check_contract, check_value_shape, infer_shapes, not_numbers
 from .constraints import Spec
 
 __all__ = ["RelaxedDistribution", "draw_uniforms"]
@@ -31,13 +31,15 @@ def draw_uniforms(shape, dtype, device=None):
 
 
 def _as_tensor(name, cls_name, x):
-    if isinstance(x, torch.Tensor):
-        return x
+    """``x`` as a tensor of real numbers; ``ValueError`` naming ``name`` for
+    anything else (a string, ``None``, booleans, complex numbers)."""
     try:
-        return torch.as_tensor(x)
-    except (TypeError, ValueError, RuntimeError) as err:
-        raise ValueError(f"{cls_name}: `{name}` must be a number or an array of numbers, "
-                         f"got {x!r}") from err
+        t = x if isinstance(x, torch.Tensor) else torch.as_tensor(x)
+    except (TypeError, ValueError, RuntimeError):
+        raise not_numbers(cls_name, name, x) from None
+    if t.dtype == torch.bool or t.is_complex():
+        raise not_numbers(cls_name, name, t)
+    return t
 
 
 @contextlib.contextmanager
@@ -84,9 +86,6 @@ class RelaxedDistribution(TorchDistribution):
     def _host_arrays(self, name, temperature, param, given):
         param = _as_tensor(given, name, param)
         temperature = _as_tensor("temperature", name, temperature)
-        for arg, x in ((given, param), ("temperature", temperature)):
-            if x.dtype == torch.bool or x.is_complex():
-                raise ValueError(f"{name}: `{arg}` must be real numbers, got dtype {x.dtype}")
         dtype = param.dtype if param.is_floating_point() else torch.get_default_dtype()
         if temperature.is_floating_point():
             dtype = torch.promote_types(dtype, temperature.dtype)
@@ -153,8 +152,6 @@ class RelaxedDistribution(TorchDistribution):
         name = type(self).__name__
         value = _as_tensor("value", name, value)
         if not value.is_floating_point():
-            if value.dtype == torch.bool or value.is_complex():
-                raise ValueError(f"{name}: `value` must be real numbers, got dtype {value.dtype}")
             value = value.to(self.temperature.dtype)
         check_value_shape(name, value.shape, self.batch_shape, self.event_shape)
         if self._validate_args and not torch_is_tracing():
