@@ -12,7 +12,7 @@ from .distributions import (
     RelaxedMHot,
     RelaxedSubset,
 )
-from .infer import MHotTrace_ELBO
+from .infer import MHotTrace_ELBO, RLOOTrace_ELBO
 
 __all__ = [
     "BinaryConcrete",
@@ -22,6 +22,7 @@ __all__ = [
     "LogitBinaryConcrete",
     "LogitRelaxedSubset",
     "MHotTrace_ELBO",
+    "RLOOTrace_ELBO",
     "RelaxedDistribution",
     "RelaxedMHot",
     "RelaxedSubset",

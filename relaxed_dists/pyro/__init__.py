@@ -12,6 +12,7 @@ from .distributions import (
     RelaxedMHot,
     RelaxedSubset,
 )
+from .infer import RLOOTrace_ELBO
 
 __all__ = [
     "BinaryConcrete",
@@ -20,6 +21,7 @@ __all__ = [
     "GumbelSoftmax",
     "LogitBinaryConcrete",
     "LogitRelaxedSubset",
+    "RLOOTrace_ELBO",
     "RelaxedDistribution",
     "RelaxedMHot",
     "RelaxedSubset",
