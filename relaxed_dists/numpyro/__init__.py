@@ -1,30 +1,14 @@
 """NumPyro (JAX) distributions of relaxed_dists."""
 
-from . import constraints
+from . import constraints, distributions
 from ._base import RelaxedDistribution
-from .distributions import (
-    BinaryConcrete,
-    ExpGumbelSoftmax,
-    ExpRelaxedMHot,
-    GumbelSoftmax,
-    LogitBinaryConcrete,
-    LogitRelaxedSubset,
-    RelaxedMHot,
-    RelaxedSubset,
-)
+from .distributions import *  # noqa: F403 (every class, listed once in distributions.__all__)
 from .infer import MHotTrace_ELBO, RLOOTrace_ELBO
 
 __all__ = [
-    "BinaryConcrete",
-    "ExpGumbelSoftmax",
-    "ExpRelaxedMHot",
-    "GumbelSoftmax",
-    "LogitBinaryConcrete",
-    "LogitRelaxedSubset",
+    *distributions.__all__,
     "MHotTrace_ELBO",
     "RLOOTrace_ELBO",
     "RelaxedDistribution",
-    "RelaxedMHot",
-    "RelaxedSubset",
     "constraints",
 ]
