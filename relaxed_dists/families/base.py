@@ -180,10 +180,12 @@ _NEUTRAL = {"__module__", "__qualname__", "__doc__", "__dict__", "__weakref__", 
 
 def check_contract(cls, adapter):
     """Raise ``TypeError`` unless ``cls`` is ``class X(<family>, <adapter>)``
-    with the family first (it owns ``__init__``) and no name other than
+    (or a subclass of such a class) with the family first (it owns ``__init__``) and no name other than
     ``__init__`` defined on both sides: then the order of the bases decides
     nothing else."""
     bases = cls.__bases__
+    if adapter not in bases and any(issubclass(b, adapter) for b in bases):
+        return  # a subclass of a checked class (a user's own, say): its parent was checked
     if len(bases) != 2 or not issubclass(bases[0], Family) or not issubclass(bases[1], adapter):
         raise TypeError(f"{cls.__name__}: declare it as `class {cls.__name__}(<family>, "
                         f"{adapter.__name__})`, the family body first")
