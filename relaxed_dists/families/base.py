@@ -98,6 +98,13 @@ class Family:
             setattr(self, given, broadcast(param, batch_shape + param_event))
             self._host_init(batch_shape, self._event_shape_for(param_event), validate_args)
 
+    @classmethod
+    def _arg_specs(cls):
+        """The name of each parameter's check in
+        :data:`relaxed_dists.core.supports.SPECS` (the adapters' ``arg_constraints``)."""
+        kind = "category" if cls.category_dim else "binary"
+        return {"temperature": "temperature", "probs": f"{kind}_probs", "logits": f"{kind}_logits"}
+
     @property
     def _static(self):
         """The static arguments as a dict (for ``expand``, supports, pickling)."""

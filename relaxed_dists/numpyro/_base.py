@@ -59,13 +59,8 @@ class RelaxedDistribution(Distribution):
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         check_contract(cls, RelaxedDistribution)
-        kind = "category" if cls.category_dim else "binary"
-        cls.arg_constraints = {
-            "temperature": Spec("temperature"),
-            "probs": Spec(f"{kind}_probs"),
-            "logits": Spec(f"{kind}_logits"),
-        }
-        cls.reparametrized_params = ["temperature", "probs", "logits"]
+        cls.arg_constraints = {name: Spec(spec) for name, spec in cls._arg_specs().items()}
+        cls.reparametrized_params = list(cls.arg_constraints)
         cls.pytree_aux_fields = tuple(cls.static_args)
 
     # ------------------------------------------------------ family hooks

@@ -2,11 +2,11 @@
 relaxed_dists.
 
 Every constraint is an instance of one module-level class, :class:`Spec`,
-named after a check of the core (:data:`relaxed_dists.core.checks.SPECS`
-and the ``SPECS`` of the m-hot and subset modules), with the static
-arguments it needs (``m`` for the subsets) as parameters: it pickles,
+named after a check of the core (:data:`relaxed_dists.core.supports.SPECS`),
+with the static arguments it needs (``m`` for the subsets) as parameters: it pickles,
 compares by value, is a pytree, and says what it expects in validation
-errors. ``biject_to`` dispatches on the spec's name.
+errors. ``biject_to`` dispatches on the kind of bijection the core names
+for it (:data:`relaxed_dists.core.supports.BIJECTIONS`).
 """
 
 import jax
@@ -22,20 +22,13 @@ from numpyro.distributions.transforms import (
     biject_to,
 )
 
-from ..core import checks
 from ..core import concrete as _concrete
-from ..core import mhot as _mhot
 from ..core import subset as _subset
+from ..core.supports import BIJECTIONS, SPECS
 
-__all__ = ["Spec", "SPECS", "LogSimplexTransform", "LogitSubsetTransform", "SubsetTransform",
+__all__ = ["Spec", "LogSimplexTransform", "LogitSubsetTransform", "SubsetTransform",
            "simplex", "log_simplex", "positive_finite"]
 
-#: Every named check the constraints can stand for.
-SPECS = {**checks.SPECS, **_mhot.SPECS, **_subset.SPECS}
-
-
-def _uniform(p):
-    return jnp.full_like(p, 1 / jnp.shape(p)[-1])
 
 
 def _distinct_rows(p):
@@ -46,37 +39,21 @@ def _distinct_rows(p):
     return jax.nn.log_softmax(jnp.broadcast_to(bump, jnp.shape(p)).astype(jnp.result_type(p)), axis=-1)
 
 
-def _even(p, m):
-    return jnp.full_like(p, m / jnp.shape(p)[-1])
-
-
-#: spec name -> a point inside, shaped like a prototype (``feasible_like``).
+#: spec name -> a point inside, shaped like a prototype (``feasible_like``),
+#: where the image of 0 under the bijection would not do: rows with distinct
+#: argmaxes for the m-hot supports (whose density is 0 on repeated ones).
 _FEASIBLE = {
-    "finite": jnp.zeros_like,
-    "real": jnp.zeros_like,
-    "binary_logits": jnp.zeros_like,
-    "category_logits": jnp.zeros_like,
-    "positive_finite": jnp.ones_like,
-    "temperature": jnp.ones_like,
-    "open_unit_interval": lambda p: jnp.full_like(p, 0.5),
-    "unit_interval": lambda p: jnp.full_like(p, 0.5),
-    "binary_probs": lambda p: jnp.full_like(p, 0.5),
-    "simplex": _uniform,
-    "open_simplex": _uniform,
-    "category_probs": _uniform,
-    "log_simplex": lambda p: jnp.log(_uniform(p)),
     "simplex_rows": lambda p: jnp.exp(_distinct_rows(p)),
     "log_simplex_rows": _distinct_rows,
-    "subset": _even,
-    "logit_subset": lambda p, m: jax.scipy.special.logit(_even(p, m)),
 }
 
 
 class Spec(_c.Constraint):
-    """The core check ``SPECS[name]`` as a NumPyro constraint, with its static
-    parameters (for example ``Spec("subset", m=2.5)``).
+    """The core check ``SPECS[name]`` (:data:`relaxed_dists.core.supports.SPECS`)
+    as a NumPyro constraint, with its static parameters (for example
+    ``Spec("subset", m=2.5)``).
 
-    :param str name: a key of :data:`SPECS`.
+    :param str name: a key of :data:`relaxed_dists.core.supports.SPECS`.
     :param params: keyword parameters of the check.
     """
 
@@ -94,7 +71,10 @@ class Spec(_c.Constraint):
         return SPECS[self.name][2].format(**self.params)
 
     def feasible_like(self, prototype):
-        return _FEASIBLE[self.name](prototype, **self.params)
+        if self.name in _FEASIBLE:
+            return _FEASIBLE[self.name](prototype)
+        t = _transform(self)
+        return t(jnp.zeros(t.inverse_shape(jnp.shape(prototype)), jnp.result_type(prototype)))
 
     def tree_flatten(self):
         return (), ((), {"name": self.name, "params": self.params, "event_dim": self.event_dim})
@@ -195,30 +175,25 @@ class SubsetTransform(LogitSubsetTransform):
         return _subset.subset_log_det(_subset.from_log_ratios(x, self.m))
 
 
-#: spec name -> the bijection from unconstrained space (``biject_to``).
-_TRANSFORMS = {
-    "simplex": lambda c: StickBreakingTransform(),
-    "open_simplex": lambda c: StickBreakingTransform(),
-    "category_probs": lambda c: StickBreakingTransform(),
+#: kind of bijection (:data:`relaxed_dists.core.supports.BIJECTIONS`) -> its
+#: NumPyro transform, given the constraint.
+_KINDS = {
+    "identity": lambda c: IdentityTransform(),
+    "identity_vector": lambda c: IndependentTransform(IdentityTransform(), 1),
+    "exp": lambda c: ExpTransform(),
+    "sigmoid": lambda c: SigmoidTransform(),
+    "stick_breaking": lambda c: StickBreakingTransform(),
     "log_simplex": lambda c: LogSimplexTransform(),
-    "simplex_rows": lambda c: IndependentTransform(StickBreakingTransform(), 1),
-    "log_simplex_rows": lambda c: IndependentTransform(LogSimplexTransform(), 1),
     "subset": lambda c: SubsetTransform(c.params["m"]),
     "logit_subset": lambda c: LogitSubsetTransform(c.params["m"]),
-    "positive_finite": lambda c: ExpTransform(),
-    "temperature": lambda c: ExpTransform(),
-    "open_unit_interval": lambda c: SigmoidTransform(),
-    "unit_interval": lambda c: SigmoidTransform(),
-    "binary_probs": lambda c: SigmoidTransform(),
-    "finite": lambda c: IdentityTransform(),
-    "real": lambda c: IdentityTransform(),
-    "binary_logits": lambda c: IdentityTransform(),
-    "category_logits": lambda c: IndependentTransform(IdentityTransform(), 1),
 }
 
 
 @biject_to.register(Spec)
 def _transform(constraint):
-    if constraint.name not in _TRANSFORMS:
+    kind = BIJECTIONS.get(constraint.name)
+    if kind is None:
         raise NotImplementedError(f"no bijection onto {constraint!r}")
-    return _TRANSFORMS[constraint.name](constraint)
+    if kind.startswith("rows:"):  # row by row: the rows are independent
+        return IndependentTransform(_KINDS[kind[5:]](constraint), 1)
+    return _KINDS[kind](constraint)

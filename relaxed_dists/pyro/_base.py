@@ -75,12 +75,7 @@ class RelaxedDistribution(TorchDistribution):
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         check_contract(cls, RelaxedDistribution)
-        kind = "category" if cls.category_dim else "binary"
-        cls.arg_constraints = {
-            "temperature": Spec("temperature"),
-            "probs": Spec(f"{kind}_probs"),
-            "logits": Spec(f"{kind}_logits"),
-        }
+        cls.arg_constraints = {name: Spec(spec) for name, spec in cls._arg_specs().items()}
 
     # ------------------------------------------------------ family hooks
     def _host_arrays(self, name, temperature, param, given):

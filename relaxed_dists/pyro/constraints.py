@@ -2,12 +2,12 @@
 relaxed_dists.
 
 Every constraint is an instance of one module-level class, :class:`Spec`,
-named after a check of the core (:data:`relaxed_dists.core.checks.SPECS`
-and the ``SPECS`` of the m-hot and subset modules), with the static
-arguments it needs (``m`` for the subsets) as parameters. So constraints
+named after a check of the core (:data:`relaxed_dists.core.supports.SPECS`),
+with the static arguments it needs (``m`` for the subsets) as parameters. So constraints
 pickle (the parameter store of a fitted AutoGuide saves and loads), compare
 by value, and say what they expect in validation errors. ``biject_to`` and
-``transform_to`` dispatch on the spec's name.
+``transform_to`` dispatch on the kind of bijection the core names for it
+(:data:`relaxed_dists.core.supports.BIJECTIONS`).
 """
 
 import torch
@@ -21,23 +21,21 @@ from torch.distributions.transforms import (
     identity_transform,
 )
 
-from ..core import checks
 from ..core import concrete as _concrete
-from ..core import mhot as _mhot
 from ..core import subset as _subset
+from ..core.supports import BIJECTIONS, SPECS
 
-__all__ = ["Spec", "SPECS", "LogSimplexTransform", "LogitSubsetTransform", "SubsetTransform",
+__all__ = ["Spec", "LogSimplexTransform", "LogitSubsetTransform", "SubsetTransform",
            "simplex", "log_simplex", "positive_finite"]
 
-#: Every named check the constraints can stand for.
-SPECS = {**checks.SPECS, **_mhot.SPECS, **_subset.SPECS}
 
 
 class Spec(constraints.Constraint):
-    """The core check ``SPECS[name]`` as a torch constraint, with its static
-    parameters (for example ``Spec("subset", m=2.5)``).
+    """The core check ``SPECS[name]`` (:data:`relaxed_dists.core.supports.SPECS`)
+    as a torch constraint, with its static parameters (for example
+    ``Spec("subset", m=2.5)``).
 
-    :param str name: a key of :data:`SPECS`.
+    :param str name: a key of :data:`relaxed_dists.core.supports.SPECS`.
     :param params: keyword parameters of the check.
     """
 
@@ -150,32 +148,27 @@ class SubsetTransform(LogitSubsetTransform):
         return _subset.subset_log_det(_subset.from_log_ratios(x, self.m))
 
 
-#: spec name -> the bijection from unconstrained space (``biject_to``).
-_TRANSFORMS = {
-    "simplex": lambda c: StickBreakingTransform(),
-    "open_simplex": lambda c: StickBreakingTransform(),
-    "category_probs": lambda c: StickBreakingTransform(),
+#: kind of bijection (:data:`relaxed_dists.core.supports.BIJECTIONS`) -> its
+#: torch transform, given the constraint.
+_KINDS = {
+    "identity": lambda c: identity_transform,
+    "identity_vector": lambda c: IndependentTransform(identity_transform, 1),
+    "exp": lambda c: ExpTransform(),
+    "sigmoid": lambda c: SigmoidTransform(),
+    "stick_breaking": lambda c: StickBreakingTransform(),
     "log_simplex": lambda c: LogSimplexTransform(),
-    "simplex_rows": lambda c: IndependentTransform(StickBreakingTransform(), 1),
-    "log_simplex_rows": lambda c: IndependentTransform(LogSimplexTransform(), 1),
     "subset": lambda c: SubsetTransform(c.params["m"]),
     "logit_subset": lambda c: LogitSubsetTransform(c.params["m"]),
-    "positive_finite": lambda c: ExpTransform(),
-    "temperature": lambda c: ExpTransform(),
-    "open_unit_interval": lambda c: SigmoidTransform(),
-    "unit_interval": lambda c: SigmoidTransform(),
-    "binary_probs": lambda c: SigmoidTransform(),
-    "finite": lambda c: identity_transform,
-    "real": lambda c: identity_transform,
-    "binary_logits": lambda c: identity_transform,
-    "category_logits": lambda c: IndependentTransform(identity_transform, 1),
 }
 
 
 def _transform(constraint):
-    if constraint.name not in _TRANSFORMS:
+    kind = BIJECTIONS.get(constraint.name)
+    if kind is None:
         raise NotImplementedError(f"no bijection onto {constraint!r}")
-    return _TRANSFORMS[constraint.name](constraint)
+    if kind.startswith("rows:"):  # row by row: the rows are independent
+        return IndependentTransform(_KINDS[kind[5:]](constraint), 1)
+    return _KINDS[kind](constraint)
 
 
 biject_to.register(Spec, _transform)
