@@ -9,17 +9,36 @@ the kinds that each adapter knows how to build.
 
 from . import checks, mhot, subset
 
-__all__ = ["SPECS", "BIJECTIONS"]
+__all__ = ["SPECS", "BIJECTIONS", "NO_BIJECTION"]
 
 #: name -> (check(value, **params), event_dim, what is expected).
 SPECS = {**checks.SPECS, **mhot.SPECS, **subset.SPECS}
+# The m-hot rows with distinct argmaxes (``distinct=True``): checked as rows
+# of the simplex (the density is 0 where argmaxes repeat), but with no
+# bijection from unconstrained space (see NO_BIJECTION).
+for _rows in ("simplex_rows", "log_simplex_rows"):
+    _check, _dim, _text = SPECS[_rows]
+    SPECS["distinct_" + _rows] = (_check, _dim, _text + ", with distinct row argmaxes")
+
+_NO_MHOT_GUIDE = (
+    "the m-hot rows with distinct argmaxes have no bijection from unconstrained space (the "
+    "support falls apart into one piece per ordered choice of argmaxes, and a continuous map "
+    "from unconstrained space covers at most one), so an AutoGuide (or NUTS) cannot fit "
+    "RelaxedMHot(distinct=True) / ExpRelaxedMHot(distinct=True). "
+    "Use LogitRelaxedSubset or RelaxedSubset (a relaxed m-subset mask with an exact density, "
+    "fully reparameterized, with bijections), distinct=False, or a hand-written guide with the "
+    "same class (with RLOOTrace_ELBO)"
+)
+#: name -> why it has no bijection (``biject_to`` raises ``ValueError`` with it).
+NO_BIJECTION = {"distinct_simplex_rows": _NO_MHOT_GUIDE, "distinct_log_simplex_rows": _NO_MHOT_GUIDE}
 
 #: name -> kind of bijection onto it from unconstrained space (AutoGuides):
 #: ``"identity"`` (and ``"identity_vector"`` over one event dim), ``"exp"``,
 #: ``"sigmoid"``, ``"stick_breaking"`` (onto the simplex), ``"log_simplex"``
 #: (``w -> log_softmax([w, 0])``), ``"rows:<kind>"`` (the kind row by row),
 #: ``"subset"`` and ``"logit_subset"`` (with the spec's ``m``). A name
-#: missing here has no bijection (``biject_to`` raises).
+#: missing here has no bijection (``biject_to`` raises, with the reason from
+#: :data:`NO_BIJECTION` where there is one).
 BIJECTIONS = {
     "finite": "identity",
     "real": "identity",

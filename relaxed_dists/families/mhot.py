@@ -105,7 +105,9 @@ class _MHot(Family):
 
 
 class RelaxedMHot(_MHot):
-    support_name = "simplex_rows"
+    @property
+    def support_name(self):
+        return "distinct_simplex_rows" if self.distinct else "simplex_rows"
 
     def _sample(self, u):
         return _mhot.rsample(self.logits, self.temperature, u, self.distinct), None
@@ -148,7 +150,9 @@ RelaxedMHot.__doc__ = r"""The m-hot relaxation of the source note: m relaxed one
 
 
 class ExpRelaxedMHot(_MHot):
-    support_name = "log_simplex_rows"
+    @property
+    def support_name(self):
+        return "distinct_log_simplex_rows" if self.distinct else "log_simplex_rows"
 
     def _sample(self, u):
         return _mhot.rsample_log(self.logits, self.temperature, u, self.distinct), None

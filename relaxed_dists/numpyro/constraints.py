@@ -24,7 +24,7 @@ from numpyro.distributions.transforms import (
 
 from ..core import concrete as _concrete
 from ..core import subset as _subset
-from ..core.supports import BIJECTIONS, SPECS
+from ..core.supports import BIJECTIONS, NO_BIJECTION, SPECS
 
 __all__ = ["Spec", "LogSimplexTransform", "LogitSubsetTransform", "SubsetTransform",
            "simplex", "log_simplex", "positive_finite"]
@@ -192,6 +192,8 @@ _KINDS = {
 @biject_to.register(Spec)
 def _transform(constraint):
     kind = BIJECTIONS.get(constraint.name)
+    if constraint.name in NO_BIJECTION:
+        raise ValueError(NO_BIJECTION[constraint.name])
     if kind is None:
         raise NotImplementedError(f"no bijection onto {constraint!r}")
     if kind.startswith("rows:"):  # row by row: the rows are independent
