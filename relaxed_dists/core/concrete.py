@@ -1,4 +1,5 @@
-r"""The categorical relaxation (Gumbel-softmax / Concrete), MATH.md section 1.
+r"""The categorical relaxation (Gumbel-softmax / Concrete); the math
+is on the docs page *GumbelSoftmax* (``docs/gumbel_softmax.rst``).
 
 All functions take unnormalised ``logits`` of shape ``batch + (k,)``, a
 ``temperature`` of shape ``batch`` and, for sampling, uniforms ``u`` of shape
@@ -8,10 +9,13 @@ logits, so they need no normalisation.
 
 import math
 
-from ._namespace import array_namespace, host_any, quiet_nonfinite
-from .special import log_softmax, logsumexp, softmax
+from ._namespace import array_namespace, finfo, host_any, quiet_nonfinite, stop_gradient
+from .special import lgamma_count, log_softmax, logsumexp, softmax
 
 __all__ = [
+    "shift",
+    "mask",
+    "boundary",
     "rsample",
     "rsample_log",
     "log_prob",
@@ -27,20 +31,80 @@ __all__ = [
     "exp_log_prob_parts",
 ]
 
+#: Headroom against gradient overflow (see :func:`log_prob`): a coordinate
+#: counts as on the boundary where the density's derivative in it comes
+#: within this factor of the dtype's largest float, so a loss that scales
+#: ``log_prob`` by up to 16 (a subsampling scale, say) still backpropagates
+#: finite numbers. A larger headroom puts more float32 samples on the
+#: boundary (their ``log_prob`` the limit, often ``+inf``): of 128 float32
+#: samples at k = 100, temperature 0.1, a headroom of 1 leaves 80 finite
+#: (exactly those whose gradient does not overflow), 16 leaves 68, 1024
+#: leaves 55.
+_GRAD_HEADROOM = 16.0
+
+
+def shift(logits):
+    """The logits minus their largest finite entry (per vector; no gradient
+    flows through the shift): at most 0, ``-inf`` where they were ``-inf``."""
+    xp = array_namespace(logits)
+    finite = xp.isfinite(logits)
+    top = xp.max(xp.where(finite, logits, xp.full_like(logits, -math.inf)), axis=-1, keepdims=True)
+    return logits - stop_gradient(xp.where(xp.isfinite(top), top, xp.zeros_like(top)))
+
+
+def mask(logits, temperature):
+    r"""``(l, masked)``: the logits shifted by their largest finite entry
+    (no gradient flows through the shift; every sampler and density here is
+    invariant to it, and it keeps the perturbed logits from overflowing
+    however large the logits are), with the masked entries replaced by 0, and
+    the boolean mask, shape ``batch + (k,)``.
+
+    A category is *masked* (never chosen: its coordinate of the sample is
+    exactly 0, or :math:`-\infty` in log space) when its logit is
+    :math:`-\infty` (a probability of 0), or so far below the largest that
+    :math:`l_i/\tau` overflows to :math:`-\infty` in the dtype (its
+    probability :math:`e^{l_i}` is then 0 to the dtype's precision for any
+    temperature above 1e-36). The samplers and the densities use the same
+    mask, so they agree on it.
+    """
+    xp = array_namespace(logits, temperature)
+    shifted = shift(logits)
+    masked = (shifted / xp.expand_dims(temperature, axis=-1)) == -math.inf
+    return xp.where(masked, xp.zeros_like(shifted), shifted), masked
+
+
+def boundary(temperature, k, like):
+    r"""A lower bound (shape of ``temperature``) on where a coordinate of a
+    simplex value can be *on the boundary* in :func:`log_prob`: the
+    density's derivative in a coordinate :math:`x_i` is
+    :math:`c_i / x_i` with :math:`|c_i| \le k\tau + \tau + 1`, which cannot
+    come within :data:`_GRAD_HEADROOM` (16) of the dtype's largest float
+    above :math:`16(k\tau + \tau + 1)/\mathrm{max}` (about
+    5e-38 (k\tau + 1) in float32, 9e-308 (k\tau + 1) in float64). A value
+    with no coordinate below it takes the fast paths."""
+    return (k * temperature + temperature + 1) * (_GRAD_HEADROOM / float(finfo(like).max))
+
 
 def _perturbed(logits, temperature, u):
-    """``((logits + G) / tau, (G, E))``: the perturbed logits and the noise
-    parts of :func:`gumbel_parts` they were made from."""
+    """``((l + G) / tau, (G, E))``: the perturbed logits (with :func:`mask`'s
+    shift, and ``-inf`` at the masked categories) and the noise parts of
+    :func:`gumbel_parts` they were made from."""
     xp = array_namespace(logits, temperature, u)
+    l, masked = mask(logits, temperature)
     parts = gumbel_parts(u)
-    return (logits + parts[0]) / xp.expand_dims(temperature, axis=-1), parts
+    y = (l + parts[0]) / xp.expand_dims(temperature, axis=-1)
+    if host_any(masked) is not False:
+        y = xp.where(masked, xp.full_like(y, -math.inf), y)
+    return y, parts
 
 
 def rsample(logits, temperature, u):
     r"""Concrete sample :math:`x = \mathrm{softmax}((\log p + G) / \tau)`,
-    :math:`G = -\log(-\log u)`.
+    :math:`G = -\log(-\log u)`; exactly 0 at the masked categories (a logit
+    of :math:`-\infty`, see :func:`mask`).
 
-    :param logits: unnormalised log-probabilities, shape ``batch + (k,)``.
+    :param logits: unnormalised log-probabilities, shape ``batch + (k,)``:
+        real or :math:`-\infty`, at least one finite.
     :param temperature: positive temperature, shape ``batch``.
     :param u: uniforms in ``(0, 1)``, shape ``sample + batch + (k,)``.
     :return: a point of the simplex, shape of ``u``.
@@ -50,8 +114,15 @@ def rsample(logits, temperature, u):
 
 def rsample_log(logits, temperature, u):
     r"""The same sample in log space, :math:`\log x = \mathrm{log\_softmax}((\log p + G)/\tau)`:
-    finite at any temperature where ``x`` itself underflows to 0."""
+    finite at any temperature where ``x`` itself underflows to 0, and
+    :math:`-\infty` exactly at the masked categories."""
     return rsample_log_parts(logits, temperature, u)[0]
+
+
+def _live_count(masked, like):
+    """Number of categories left (not masked), shape ``batch``, dtype of ``like``."""
+    xp = array_namespace(masked, like)
+    return xp.sum(xp.astype(~masked, like.dtype), axis=-1)
 
 
 def exp_log_prob(logits, temperature, value):
@@ -69,17 +140,45 @@ def exp_log_prob(logits, temperature, value):
     value at a sample depends on the Gumbel noise alone and stays finite and
     accurate at any temperature.
 
+    **Masked categories** (:func:`mask`): with :math:`k'` categories left,
+    the value is :math:`-\infty` at the masked ones and the density is that
+    of the ExpConcrete of the remaining categories, w.r.t. Lebesgue measure
+    on their :math:`k'-1` log-ratios (the sums and :math:`k` above run over
+    them); :math:`-\infty` if a masked coordinate is not :math:`-\infty`.
+    A remaining coordinate at :math:`-\infty` (the log-ratios' infinity)
+    gives the density's limit there, :math:`-\infty`. Never NaN on the
+    support.
+
     :param value: points of the log-simplex (``logsumexp(value) == 0``),
         shape ``sample + batch + (k,)``.
     """
     xp = array_namespace(logits, temperature, value)
     k = value.shape[-1]
-    a = logits - xp.expand_dims(temperature, axis=-1) * value
-    return (
-        math.lgamma(k)
-        + (k - 1) * xp.log(temperature)
-        + xp.sum(log_softmax(a, axis=-1), axis=-1)
-    )
+    l, masked = mask(logits, temperature)
+    tau = xp.expand_dims(temperature, axis=-1)
+    if host_any(masked) is False:
+        # No mask: the plain formula, unless a coordinate is -inf or so
+        # negative that tau * v overflows (it shows up as a NaN, inf - inf).
+        with quiet_nonfinite():
+            fast = (math.lgamma(k) + (k - 1) * xp.log(temperature)
+                    + xp.sum(log_softmax(l - tau * value, axis=-1), axis=-1))
+        if host_any(xp.isnan(fast)) is False:
+            return fast
+    # `far`: a remaining coordinate at -inf, or so negative that tau * v
+    # overflows; `off`: mass on a masked category. Both give -inf; their
+    # coordinates are replaced before the arithmetic (double where: no NaN
+    # gradients from the branch not taken).
+    with quiet_nonfinite():
+        far = ~masked & ((l - tau * value) == math.inf)
+    off = masked & (value != -math.inf)
+    drop = masked | far
+    v = xp.where(drop, xp.zeros_like(value), value)
+    a = xp.where(masked, xp.full_like(v, -math.inf), l - tau * v)
+    ls = log_softmax(a, axis=-1)
+    n = _live_count(masked, value)
+    out = (lgamma_count(n, k) + (n - 1) * xp.log(temperature)
+           + xp.sum(xp.where(masked, xp.zeros_like(ls), ls), axis=-1))
+    return xp.where(xp.any(off | far, axis=-1), xp.full_like(out, -math.inf), out)
 
 
 def log_prob_log(logits, temperature, log_x):
@@ -94,60 +193,93 @@ def log_prob_log(logits, temperature, log_x):
 
     w.r.t. Lebesgue measure on the first :math:`k-1` coordinates of ``x``
     (Maddison, Mnih & Teh 2017). It equals :func:`exp_log_prob` minus
-    :math:`\sum_i \log x_i`, the Jacobian between the two base measures.
+    :math:`\sum_i \log x_i`, the Jacobian between the two base measures (the
+    sum over the remaining categories when some are masked; ``log_x`` is
+    :math:`-\infty` at the masked ones).
     """
     xp = array_namespace(log_x)
-    return exp_log_prob(logits, temperature, log_x) - xp.sum(log_x, axis=-1)
+    _, masked = mask(logits, temperature)
+    jac = xp.sum(xp.where(masked, xp.zeros_like(log_x), log_x), axis=-1)
+    return exp_log_prob(logits, temperature, log_x) - jac
 
 
 def log_prob(logits, temperature, value):
     r"""Log density of the Concrete on the simplex (see :func:`log_prob_log`),
     evaluated from ``x`` itself.
 
-    Where float rounding has made coordinates exactly 0 (low temperature,
-    float32) the density is its limit along the ray :math:`x_Z = \epsilon`,
-    :math:`\epsilon \to 0`, over the set :math:`Z` of zero coordinates
-    (:math:`n_0 = |Z|`): it behaves as :math:`\epsilon^{e}` with
-    :math:`e = k\tau - n_0(\tau + 1)`, so the value is :math:`-\infty` for
-    :math:`e > 0`, :math:`+\infty` for :math:`e < 0`, and the finite limit
-    for :math:`e = 0`. Never NaN. For low temperatures use the log-space
-    twin (:func:`rsample_log`, :func:`exp_log_prob`), which stays finite.
+    **Masked categories** (:func:`mask`): with :math:`k'` categories left,
+    the value is 0 at the masked ones and the density is that of the
+    Concrete of the remaining categories on their face of the simplex,
+    w.r.t. Lebesgue measure on its first :math:`k'-1` remaining coordinates;
+    :math:`-\infty` where a masked coordinate is not 0.
+
+    **Boundary.** Where float rounding has made remaining coordinates
+    exactly 0 (low temperature, float32), or so small that the derivative
+    of the density in them would come within a factor 16 of overflowing the
+    dtype (so that the gradient of ``log_prob`` of a sample would be NaN;
+    never above :func:`boundary`, about 5e-38 (k\tau + 1) in float32), the density is its limit along the ray
+    :math:`x_Z = \epsilon`, :math:`\epsilon \to 0`, over the set :math:`Z` of
+    those coordinates (:math:`n_0 = |Z|`): it behaves as
+    :math:`\epsilon^{e}` with :math:`e = k'\tau - n_0(\tau + 1)`, so the
+    value is :math:`-\infty` for :math:`e > 0`, :math:`+\infty` for
+    :math:`e < 0`, and the finite limit for :math:`e = 0`. Never NaN, and
+    its gradients are finite wherever it is finite. For low temperatures
+    use the log-space twin (:func:`rsample_log`, :func:`exp_log_prob`),
+    which stays finite.
     """
     xp = array_namespace(logits, temperature, value)
     k = value.shape[-1]
-    # Fast path, where it is free to ask whether it applies (eager, on the
-    # host): with no coordinate exactly 0 the formula needs no masking, and
-    # an exact 0 shows up as a NaN of the unmasked formula (inf - inf).
-    with quiet_nonfinite():
-        log_x = xp.log(value)
-        fast = (math.lgamma(k) + (k - 1) * xp.log(temperature)
-                + xp.sum(log_softmax(logits - xp.expand_dims(temperature, axis=-1) * log_x, axis=-1),
-                         axis=-1)
-                - xp.sum(log_x, axis=-1))
-    if host_any(xp.isnan(fast)) is False:
-        return fast
-    zero = value == 0
-    # log x with the zero coordinates replaced by 0 (double where: no NaN grads).
-    one = xp.ones_like(value)
-    log_x = xp.where(zero, xp.zeros_like(value), xp.log(xp.where(zero, one, value)))
+    l, masked = mask(logits, temperature)
     tau = xp.expand_dims(temperature, axis=-1)
-    a = logits - tau * log_x  # equals the logits at the zero coordinates
+    low = xp.expand_dims(boundary(temperature, k, value), axis=-1)
+    # Fast path, where it is free to ask whether it applies (eager, on the
+    # host): no mask and no coordinate on the boundary.
+    if host_any(masked) is False and host_any(xp.min(value, axis=-1, keepdims=True) < low) is False:
+        log_x = xp.log(value)
+        return (math.lgamma(k) + (k - 1) * xp.log(temperature)
+                + xp.sum(log_softmax(l - tau * log_x, axis=-1), axis=-1)
+                - xp.sum(log_x, axis=-1))
+    off = masked & (value != 0)
+    live = ~masked
+    # On the boundary: remaining coordinates that are exactly 0, or so small
+    # that the derivative of the density in them, c_i / x_i with
+    # c_i = tau (k' s_i - 1) - 1 (s the softmax of `a` below, over the
+    # positive ones), would come within _GRAD_HEADROOM of overflowing: then
+    # the gradient of log_prob of a sample would be NaN.
+    pos = live & (value > 0)
+    one = xp.ones_like(value)
+    log_x = xp.where(pos, xp.log(xp.where(pos, value, one)), xp.zeros_like(value))
+    n = _live_count(masked, value)
+    near = pos & (value < low)
+    if host_any(near) is not False:
+        a = xp.where(pos, l - tau * log_x, xp.full_like(value, -math.inf))
+        s_pos = softmax(a, axis=-1)
+        c = xp.abs(tau * (xp.expand_dims(n, axis=-1) * s_pos - 1) - 1)
+        near = near & (c > value * (float(finfo(value).max) / _GRAD_HEADROOM))
+    zero = live & ~pos | near
+    drop = masked | zero
+    # log x with the dropped coordinates replaced by 0 (double where: no NaN grads).
+    log_x = xp.where(drop, xp.zeros_like(value), xp.log(xp.where(drop, one, value)))
+    a = l - tau * log_x  # equals the logits at the zero coordinates
+    a = xp.where(masked, xp.full_like(a, -math.inf), a)
     n0 = xp.sum(xp.astype(zero, value.dtype), axis=-1)
     any_zero = xp.expand_dims(n0 > 0, axis=-1)
-    # Normaliser: over all coordinates if none is 0, else over the zero ones
-    # (the terms that dominate in the limit).
+    # Normaliser: over the remaining coordinates if none is 0, else over the
+    # zero ones (the terms that dominate in the limit).
     neg_inf = xp.full_like(a, -math.inf)
-    lse = logsumexp(xp.where(any_zero, xp.where(zero, a, neg_inf), a), axis=-1)
+    lse = xp.expand_dims(logsumexp(xp.where(any_zero, xp.where(zero, a, neg_inf), a), axis=-1), axis=-1)
+    terms = xp.where(masked, xp.zeros_like(a), a - lse)
     finite = (
-        math.lgamma(k)
-        + (k - 1) * xp.log(temperature)
-        + xp.sum(a - xp.expand_dims(lse, axis=-1), axis=-1)
+        lgamma_count(n, k)
+        + (n - 1) * xp.log(temperature)
+        + xp.sum(terms, axis=-1)
         - xp.sum(log_x, axis=-1)
     )
-    e = k * temperature - n0 * (temperature + 1)
+    e = n * temperature - n0 * (temperature + 1)
     inf = xp.full_like(finite, math.inf)
     limit = xp.where(e > 0, -inf, xp.where(e < 0, inf, finite))
-    return xp.where(n0 > 0, limit, finite)
+    out = xp.where(n0 > 0, limit, finite)
+    return xp.where(xp.any(off, axis=-1), -inf, out)
 
 
 def log_ratios_to_log_simplex(w):
@@ -203,19 +335,32 @@ def rsample_log_parts(logits, temperature, u):
 
 def exp_log_prob_parts(logits, temperature, value, parts):
     """:func:`exp_log_prob` at the sample ``value`` of
-    :func:`rsample_log_parts` that came with ``parts`` (two sums)."""
+    :func:`rsample_log_parts` that came with ``parts`` (two sums, over the
+    remaining categories where some are masked)."""
     xp = array_namespace(logits, temperature, value)
     k = value.shape[-1]
-    return math.lgamma(k) + (k - 1) * xp.log(temperature) + noise_log_softmax_sum(parts)
+    _, masked = mask(logits, temperature)
+    if host_any(masked) is False:
+        return math.lgamma(k) + (k - 1) * xp.log(temperature) + noise_log_softmax_sum(parts)
+    g, e = parts
+    n = _live_count(masked, value)
+    noise = (-xp.sum(xp.where(masked, xp.zeros_like(g), g), axis=-1)
+             - n * xp.log(xp.sum(xp.where(masked, xp.zeros_like(e), e), axis=-1)))
+    return lgamma_count(n, k) + (n - 1) * xp.log(temperature) + noise
 
 
 def log_prob_parts(logits, temperature, value, parts):
     r""":func:`log_prob` at the sample ``value`` of :func:`rsample_parts` that
     came with ``parts``: :func:`exp_log_prob_parts` minus
-    :math:`\sum_i \log x_i`; ``None`` where a coordinate has rounded to
-    exactly 0 (then :func:`log_prob` gives the limit there) or where that
-    cannot be asked for free (see :func:`._namespace.host_any`)."""
+    :math:`\sum_i \log x_i`; ``None`` where a category is masked or a
+    coordinate is on the boundary (below :func:`boundary`; then
+    :func:`log_prob` gives the limit there), or where that cannot be asked
+    for free (see :func:`._namespace.host_any`)."""
     xp = array_namespace(logits, temperature, value)
-    with quiet_nonfinite():
-        out = exp_log_prob_parts(logits, temperature, value, parts) - xp.sum(xp.log(value), axis=-1)
-    return out if host_any(xp.isinf(out)) is False else None
+    _, masked = mask(logits, temperature)
+    if host_any(masked) is not False:
+        return None
+    low = boundary(temperature, value.shape[-1], value)
+    if host_any(xp.min(value, axis=-1) < low) is not False:
+        return None
+    return exp_log_prob_parts(logits, temperature, value, parts) - xp.sum(xp.log(value), axis=-1)

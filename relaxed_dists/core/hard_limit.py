@@ -1,4 +1,5 @@
-r"""Exact probabilities of the :math:`\tau \to 0` limit, MATH.md section 5.
+r"""Exact probabilities of the :math:`\tau \to 0` limit; the math is on the
+docs pages *RelaxedMHot* and *RelaxedSubset*.
 
 As the temperature goes to 0, the m-hot relaxation (section 3) and the
 subset relaxation (section 4) both become the indicator of ``m`` items drawn
@@ -8,7 +9,7 @@ model). Both quantities here are one-dimensional integrals from the
 exponential race: item ``i`` arrives at an exponential time of rate
 :math:`p_i`, and the first ``m`` arrivals are the draw.
 
-**Quadrature.** MATH.md writes the integrals over
+**Quadrature.** The docs write the integrals over
 :math:`v \in (0, 1)`; their integrands contain factors
 :math:`1 - v^{p_j/p_i}`, whose endpoint singularities make Gauss-Legendre in
 ``v`` converge only algebraically (measured: error 4e-8 with 200 nodes for
@@ -90,6 +91,9 @@ def inclusion_probs(logits, m, num_nodes=200):
     tens the CDF drops steeply in ``x`` and 200 nodes give about 1e-6
     (measured, ``k = 200``, ``m = 50``); raise ``num_nodes`` for more.
 
+    A masked item (logit :math:`-\infty`) has probability 0; with fewer than
+    ``m`` items left, every item left is drawn (:math:`\pi_i = 1`).
+
     Cost :math:`O(\text{num\_nodes} \cdot k^2 m)` (each item has its own
     time scale), in ``k`` steps; memory :math:`O(\text{num\_nodes} \cdot k m)`
     per batch element, times ``k`` under reverse-mode autodiff.
@@ -105,6 +109,11 @@ def inclusion_probs(logits, m, num_nodes=200):
     if m == 0:
         return xp.zeros_like(logits)
     lp = log_softmax(logits, axis=-1)
+    # A masked item (logit -inf) never arrives: as item j its rate is 0; as
+    # item i its own time scale is replaced by p_i = 1 (double where: no NaN
+    # from -inf - -inf) and its probability by 0.
+    dead = lp == -math.inf
+    lp_i = xp.where(dead, xp.zeros_like(lp), lp)
     t, w = _legendre(num_nodes)
     x = _X_LO + (t + 1) / 2 * (_X_HI - _X_LO)
     u_np = np.exp(x)
@@ -117,7 +126,7 @@ def inclusion_probs(logits, m, num_nodes=200):
     d = xp.concat([ones] + [xp.zeros_like(ones)] * (m - 1), axis=-1)
     items = xp.arange(k, device=array_api_compat.device(lp))
     for j in range(k):
-        log_rate = xp.clip(lp[..., j : j + 1] - lp, max=_LOG_RATE_MAX)  # log(p_j / p_i)
+        log_rate = xp.clip(lp[..., j : j + 1] - lp_i, max=_LOG_RATE_MAX)  # log(p_j / p_i)
         a = u * xp.expand_dims(xp.exp(log_rate), axis=-2)  # (..., V, k)
         other = items != j  # item j is not among the others of i = j
         stay = xp.where(other, xp.exp(-a), xp.ones_like(a))[..., None]
@@ -125,7 +134,8 @@ def inclusion_probs(logits, m, num_nodes=200):
         shifted = xp.concat([xp.zeros_like(d[..., :1]), d[..., :-1]], axis=-1)
         d = d * stay + shifted * come
     cdf = xp.sum(d, axis=-1)  # (..., V, k): P(N_{-i} <= m - 1)
-    return xp.sum(weight[:, None] * cdf, axis=-2)
+    out = xp.sum(weight[:, None] * cdf, axis=-2)
+    return xp.where(dead, xp.zeros_like(out), out)
 
 
 def _log1mexp_of_log(la):
@@ -215,7 +225,8 @@ def subset_log_prob(logits, mask, num_nodes=200):
     (found without gradients), summed in log space, so that ``log P(A)`` keeps
     its relative accuracy (about 1e-13 in float64, measured up to ``k = 1000``,
     ``|A| = 999``) for sets of any probability. ``P(A) = 1`` when ``A`` holds
-    every item. Cost :math:`O(\text{num\_nodes} \cdot k)`.
+    every item left, ``0`` when it holds a masked item (logit
+    :math:`-\infty`). Cost :math:`O(\text{num\_nodes} \cdot k)`.
 
     :param logits: unnormalised log-probabilities, shape ``batch + (k,)``.
     :param mask: the set ``A`` as a boolean (or 0/1) array of shape
@@ -228,15 +239,22 @@ def subset_log_prob(logits, mask, num_nodes=200):
         mask = mask != 0
     lp = log_softmax(logits, axis=-1)
     lp, mask = xp.broadcast_arrays(lp, mask)
-    full = xp.all(mask, axis=-1)
+    # Masked items (logit -inf): a set holding one has probability 0; the
+    # others never arrive, so a set holding every item left is certain.
+    dead = lp == -math.inf
+    impossible = xp.any(mask & dead, axis=-1)
+    mask = mask & ~dead
+    full = xp.all(mask | dead, axis=-1)
     # log p_rest, over the items outside A (over all items where A is full,
     # only to keep it finite; that result is replaced by 0).
     outside = xp.where(mask, xp.full_like(lp, -math.inf), lp)
-    log_rest = logsumexp(xp.where(full[..., None], lp, outside), axis=-1)
+    live = xp.where(dead, xp.zeros_like(lp), lp)
+    log_rest = logsumexp(xp.where(full[..., None], live, outside), axis=-1)
     log_rate = xp.where(mask, lp - log_rest[..., None], xp.zeros_like(lp))
     log_rate = xp.clip(log_rate, max=_LOG_RATE_MAX)
     x, w = _subset_window(stop_gradient(log_rate), mask, num_nodes)
     la = xp.expand_dims(log_rate, axis=-2) + x[..., None]  # log(r_i u): (..., V, k)
     factors = xp.where(xp.expand_dims(mask, axis=-2), _log1mexp_of_log(la), xp.zeros_like(la))
     log_p = logsumexp(xp.log(w) + x - xp.exp(x) + xp.sum(factors, axis=-1), axis=-1)
-    return xp.where(full, xp.zeros_like(log_p), log_p)
+    log_p = xp.where(full, xp.zeros_like(log_p), log_p)
+    return xp.where(impossible, xp.full_like(log_p, -math.inf), log_p)

@@ -1,4 +1,5 @@
-r"""The m-hot relaxation of the source note (RelaxedMHot), MATH.md section 3.
+r"""The m-hot relaxation of the source note (RelaxedMHot); the math is on
+the docs page *RelaxedMHot* (``docs/relaxed_mhot.rst``).
 
 The value is the *selector matrix* :math:`V = [x_1; \dots; x_m]` of ``m``
 relaxed one-hot rows over ``k`` categories (shape ``... + (m, k)``, categories
@@ -22,7 +23,7 @@ import numbers
 from array_api_compat import device as _device
 
 from . import checks, concrete
-from ._namespace import array_namespace
+from ._namespace import array_namespace, host_any
 from .noise import gumbel
 from .special import log_softmax, logsumexp, softmax
 
@@ -42,6 +43,8 @@ __all__ = [
     "iid_inclusion_probs",
     "on_simplex_rows",
     "on_log_simplex_rows",
+    "mhot_logits",
+    "mhot_probs",
     "SPECS",
 ]
 
@@ -123,8 +126,12 @@ def conditional_perturbed(logits, argmaxes, u):
     hot = _one_hot(argmaxes, k, u)
     g_max = gumbel(xp.sum(xp.where(hot, u, xp.zeros_like(u)), axis=-1))
     g_max = xp.expand_dims(g_max, axis=-1)
-    z = xp.expand_dims(log_softmax(logits, axis=-1), axis=-2) + gumbel(u)
-    truncated = -xp.logaddexp(-g_max, -z)
+    lp = xp.expand_dims(log_softmax(logits, axis=-1), axis=-2)
+    # A masked category (log p = -inf) stays at -inf; it enters the
+    # arithmetic as 0 (double where: no NaN gradients from logaddexp at inf).
+    masked = lp == -math.inf
+    z = xp.where(masked, xp.zeros_like(lp), lp) + gumbel(u)
+    truncated = xp.where(masked, xp.full_like(z, -math.inf), -xp.logaddexp(-g_max, -z))
     return xp.where(hot, g_max + xp.zeros_like(truncated), truncated)
 
 
@@ -132,18 +139,32 @@ def perturbed(logits, u, distinct=True):
     r"""Perturbed logits :math:`y` of all rows (before division by the
     temperature): :func:`order` from ``u[..., 0, :]`` and
     :func:`conditional_perturbed` from ``u[..., 1:, :]`` when ``distinct``,
-    i.i.d. :math:`\log p + G_j` from ``u`` otherwise."""
+    i.i.d. :math:`\log p + G_j` from ``u`` otherwise (the logits shifted by
+    their maximum, so that huge logits do not overflow). Masked categories
+    (logit :math:`-\infty`) are :math:`-\infty` in every row; when
+    ``distinct`` at least ``m`` categories must be left."""
     xp = array_namespace(logits, u)
     if not distinct:
-        return xp.expand_dims(logits, axis=-2) + gumbel(u)
+        return xp.expand_dims(concrete.shift(logits), axis=-2) + gumbel(u)
     m = u.shape[-2] - 1
     return conditional_perturbed(logits, order(logits, u[..., 0, :], m), u[..., 1:, :])
 
 
 def _scaled(logits, temperature, u, distinct):
+    """``y / tau``: ``-inf`` at the masked categories and wherever the
+    division overflows (a category whose probability is 0 to the dtype's
+    precision at this temperature). There the division runs on 0 instead
+    (double where: the derivative of ``y / tau`` in ``tau`` would be
+    ``0 * inf``)."""
     xp = array_namespace(logits, temperature, u)
     tau = xp.expand_dims(xp.expand_dims(temperature, axis=-1), axis=-1)
-    return perturbed(logits, u, distinct) / tau
+    y = perturbed(logits, u, distinct)
+    scaled = y / tau
+    out = scaled == -math.inf
+    if host_any(out) is False:
+        return scaled
+    y = xp.where(out, xp.zeros_like(y), y)
+    return xp.where(out, xp.full_like(y, -math.inf), y / tau)
 
 
 def rsample(logits, temperature, u, distinct=True):
@@ -186,20 +207,35 @@ def _log_remaining(logits, value):
     # A repeated row gets no mask (so its mass stays positive and gradients
     # finite); its density is -inf anyway.
     used = used & ~xp.expand_dims(repeat, axis=-1)
-    lg = xp.expand_dims(logits, axis=-2) + xp.zeros_like(value)
+    lg = xp.expand_dims(concrete.shift(logits), axis=-2) + xp.zeros_like(value)
     masked = xp.where(used, xp.full_like(lg, -math.inf), lg)
+    # No category left (the earlier rows used every category with mass, so
+    # this row's argmax is a masked one and its density -inf anyway): the
+    # full mass stands in, so that no logsumexp runs over -inf alone.
+    empty = xp.all(masked == -math.inf, axis=-1, keepdims=True)
+    masked = xp.where(empty, lg, masked)
     # log of the remaining mass, as a difference of two logsumexps: exact
     # zero for the first row, accurate when the used mass is close to 1.
     log_rest = logsumexp(masked, axis=-1) - logsumexp(lg, axis=-1)
     return log_rest, repeat, hot
 
 
+def _total(per_row):
+    r"""Sum over the rows (last axis), :math:`-\infty` if any row is (a
+    row's limit of :math:`+\infty` does not outweigh another's
+    :math:`-\infty`: never NaN)."""
+    xp = array_namespace(per_row)
+    neg = per_row == -math.inf
+    out = xp.sum(xp.where(neg, xp.zeros_like(per_row), per_row), axis=-1)
+    return xp.where(xp.any(neg, axis=-1), xp.full_like(out, -math.inf), out)
+
+
 def _finish(per_row, logits, value, distinct):
     xp = array_namespace(per_row)
     if not distinct:
-        return xp.sum(per_row, axis=-1)
+        return _total(per_row)
     log_rest, repeat, _ = _log_remaining(logits, value)
-    out = xp.sum(per_row - log_rest, axis=-1)
+    out = _total(per_row - log_rest)
     return xp.where(xp.any(repeat, axis=-1), xp.full_like(out, -math.inf), out)
 
 
@@ -218,7 +254,15 @@ def log_prob(logits, temperature, value, distinct=True):
     of each row. With ``distinct=False``: :math:`\sum_j \log
     q_{\mathrm{Concrete}}(x_j)`. The Concrete term is
     :func:`relaxed_dists.core.concrete.log_prob` (with its exact limits where
-    float rounding made coordinates 0).
+    float rounding made coordinates 0). If any row's term is
+    :math:`-\infty` the total is :math:`-\infty`, even where another row's
+    limit is :math:`+\infty`: never NaN.
+
+    Masked categories (logit :math:`-\infty`, see
+    :func:`relaxed_dists.core.concrete.mask`) are never chosen: every row is
+    0 there (:math:`-\infty` in log space), each row's term is the density
+    on the face of the remaining categories, and the distribution is that of
+    the remaining categories (``distinct`` needs at least ``m`` of them).
     """
     xp = array_namespace(logits, temperature, value)
     per_row = concrete.log_prob(
@@ -238,7 +282,9 @@ def exp_log_prob(logits, temperature, value, distinct=True):
             - \log\big(1 - \textstyle\sum_{l<j} p_{a_l}\big)\Big]
 
     w.r.t. the product over rows of Lebesgue measure on the log-ratios
-    :math:`v_{j,i} - v_{j,k}`; finite at own samples at any temperature.
+    :math:`v_{j,i} - v_{j,k}` (of the remaining categories where some are
+    masked, as in :func:`log_prob`); finite at own samples at any
+    temperature.
     """
     xp = array_namespace(logits, temperature, value)
     per_row = concrete.exp_log_prob(
@@ -259,7 +305,7 @@ def order_log_prob(logits, value, distinct=True):
     (Plackett-Luce; :math:`-\infty` for repeated argmaxes) when
     ``distinct``, :math:`\sum_j \log p_{a_j}` otherwise. Differentiable in
     the logits; the argmaxes carry no gradient. This is the score-function
-    term of the gradient estimator (MATH.md section 3).
+    term of the gradient estimator (docs page *RelaxedMHot*).
     """
     xp = array_namespace(logits, value)
     k = value.shape[-1]
@@ -290,19 +336,44 @@ def iid_inclusion_probs(logits, m):
     k = logits.shape[-1]
     lg = xp.expand_dims(logits, axis=-2) + xp.zeros_like(xp.expand_dims(logits, axis=-1))
     eye = _one_hot(xp.arange(k, device=_device(logits)), k, logits)
-    others = logsumexp(xp.where(eye, xp.full_like(lg, -math.inf), lg), axis=-1)
+    others = xp.where(eye, xp.full_like(lg, -math.inf), lg)
+    # The only item left (every other one masked) is always drawn; its
+    # logsumexp runs over zeros instead of -inf alone (no NaN gradient).
+    alone = xp.all(others == -math.inf, axis=-1)
+    others = logsumexp(xp.where(xp.expand_dims(alone, axis=-1), xp.zeros_like(lg), others), axis=-1)
     log1m_p = others - logsumexp(logits, axis=-1, keepdims=True)
+    log1m_p = xp.where(alone, xp.full_like(log1m_p, -math.inf), log1m_p)
     return -xp.expm1(m * log1m_p)
 
 
-def on_simplex_rows(x):
-    """Every row (``axis=-2`` indexes rows) a point of the simplex."""
+def on_simplex_rows(x, m=None, distinct=None):
+    """Every row (``axis=-2`` indexes rows) a point of the simplex (the
+    static arguments ``m`` and ``distinct`` of the class are accepted, so
+    that a support built with them can call this, and not needed)."""
     return array_namespace(x).all(checks.on_simplex(x), axis=-1)
 
 
-def on_log_simplex_rows(v):
-    """Every row a point of the log-simplex."""
+def on_log_simplex_rows(v, m=None, distinct=None):
+    """Every row a point of the log-simplex (``m`` and ``distinct`` as in
+    :func:`on_simplex_rows`)."""
     return array_namespace(v).all(checks.on_log_simplex(v), axis=-1)
+
+
+def _left(m, distinct):
+    return m if distinct else 1
+
+
+def mhot_logits(x, m, distinct=True):
+    """The logits of an m-hot class: :func:`checks.category_logits` with at
+    least ``m`` finite entries when ``distinct`` (``m`` distinct categories
+    must be left to choose from), one otherwise."""
+    return checks.category_logits(x, _left(m, distinct))
+
+
+def mhot_probs(x, m, distinct=True):
+    """The probabilities of an m-hot class: :func:`checks.category_probs`
+    with at least ``m`` positive entries when ``distinct``, one otherwise."""
+    return checks.category_probs(x, _left(m, distinct))
 
 
 #: name -> (check, event_dim, what is expected), as :data:`checks.SPECS`;
@@ -310,8 +381,17 @@ def on_log_simplex_rows(v):
 SPECS = {
     "simplex_rows": (on_simplex_rows, 2,
                      "matrices whose rows are points of the simplex (entries >= 0 "
-                     "summing to 1 within 16 eps sqrt(k))"),
+                     "summing to 1 within 16 eps sqrt(k), eps that of float32 or coarser)"),
     "log_simplex_rows": (on_log_simplex_rows, 2,
-                         "matrices whose rows are points of the log-simplex (finite "
-                         "entries, logsumexp 0 within 16 eps sqrt(k))"),
+                         "matrices whose rows are points of the log-simplex (entries "
+                         "real or -inf, logsumexp 0 within 16 eps sqrt(k), eps that of "
+                         "float32 or coarser)"),
+    # The parameters, with the static arguments m and distinct.
+    "mhot_logits": (mhot_logits, 1,
+                    "vectors of real numbers or -inf (no NaN, no +inf; -inf masks a category), "
+                    "at least m = {m} finite when distinct (at least one otherwise)"),
+    "mhot_probs": (mhot_probs, 1,
+                   "probability vectors (entries >= 0 summing to 1 within max(1e-6, 16 eps "
+                   "sqrt(k)); a 0 masks its category), at least m = {m} positive when distinct "
+                   "(at least one otherwise)"),
 }

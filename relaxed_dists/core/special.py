@@ -7,9 +7,16 @@ use ``logaddexp`` on every backend: torch's ``softplus`` returns ``x`` for
 in float64.
 """
 
+import functools
+import math
+
+import numpy as np
+from array_api_compat import device as _device
+
 from ._namespace import array_namespace, is_jax, is_torch
 
 __all__ = [
+    "lgamma_count",
     "logsumexp",
     "log_softmax",
     "softmax",
@@ -96,3 +103,19 @@ def sigmoid(x):
         return jax.nn.sigmoid(x)
     e = xp.exp(-xp.abs(x))  # never overflows
     return xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+@functools.lru_cache(maxsize=32)
+def _lgamma_table(k):
+    return np.array([0.0] + [math.lgamma(j) for j in range(1, k + 1)])
+
+
+def lgamma_count(n, k):
+    r""":math:`\log\Gamma(n)` for an array ``n`` of whole numbers in
+    ``[1, k]`` (a count of categories), by lookup in a table of exact values
+    (the array API has no ``lgamma``). ``n`` is a float array; the result has
+    its shape, dtype and device."""
+    xp = array_namespace(n)
+    table = xp.asarray(_lgamma_table(int(k)), dtype=n.dtype, device=_device(n))
+    idx = xp.astype(xp.reshape(n, (-1,)), xp.int32)
+    return xp.reshape(xp.take(table, idx, axis=0), n.shape)
