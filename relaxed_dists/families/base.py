@@ -98,12 +98,16 @@ class Family:
             setattr(self, given, broadcast(param, batch_shape + param_event))
             self._host_init(batch_shape, self._event_shape_for(param_event), validate_args)
 
-    @classmethod
-    def _arg_specs(cls):
-        """The name of each parameter's check in
-        :data:`relaxed_dists.core.supports.SPECS` (the adapters' ``arg_constraints``)."""
-        kind = "category" if cls.category_dim else "binary"
-        return {"temperature": "temperature", "probs": f"{kind}_probs", "logits": f"{kind}_logits"}
+    #: The array parameters, in the order of ``arg_constraints``.
+    param_names: tuple = ("temperature", "probs", "logits")
+
+    def _arg_specs(self):
+        """``{parameter: (check name, check parameters)}``: each parameter's
+        check in :data:`relaxed_dists.core.supports.SPECS` (the adapters'
+        ``arg_constraints``)."""
+        kind = "category" if self.category_dim else "binary"
+        return {"temperature": ("temperature", {}), "probs": (f"{kind}_probs", {}),
+                "logits": (f"{kind}_logits", {})}
 
     @property
     def _static(self):

@@ -10,9 +10,13 @@ __all__ = ["BinaryConcrete", "LogitBinaryConcrete", "BINARY_PARAMS"]
 #: The parameter fields of every class with binary parameters.
 BINARY_PARAMS = """
     :param temperature: positive and finite; broadcast with the batch shape.
-    :param probs: ``P(1)``, in the open interval (0, 1).
-    :param logits: log-odds of ``P(1)`` (finite reals).
+    :param probs: ``P(1)``, in the closed interval [0, 1].
+    :param logits: log-odds of ``P(1)`` (reals or ``+-inf``).
     :param validate_args: check arguments and values (``ValueError`` on failure).
+
+    A logit of ``-inf`` or ``+inf`` (a probability of 0 or 1) forces the value
+    to 0 or 1 (``-inf`` or ``+inf`` in the logit twin): a point mass, whose
+    ``log_prob`` is 0 at the forced value and ``-inf`` elsewhere.
 """
 
 

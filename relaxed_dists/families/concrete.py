@@ -10,9 +10,16 @@ __all__ = ["GumbelSoftmax", "ExpGumbelSoftmax", "CATEGORICAL_PARAMS"]
 #: The parameter fields of every class with categorical parameters.
 CATEGORICAL_PARAMS = """
     :param temperature: positive and finite; broadcast with the batch shape.
-    :param probs: probabilities, positive and summing to 1 over the last dim.
-    :param logits: unnormalised log-probabilities (finite reals), stored as given.
+    :param probs: probabilities, nonnegative and summing to 1 over the last dim.
+    :param logits: unnormalised log-probabilities (reals or ``-inf``), stored as given.
     :param validate_args: check arguments and values (``ValueError`` on failure).
+
+    A logit of ``-inf`` (a probability of 0) masks its category: it is never
+    chosen, its coordinate is exactly 0 (``-inf`` in the log-space twin), the
+    other coordinates are distributed as the relaxation of the categories
+    left, and ``log_prob`` is that distribution's density on the face (w.r.t.
+    Lebesgue measure on all but one of the coordinates left), ``-inf`` for a
+    value with mass on a masked category.
 """
 
 

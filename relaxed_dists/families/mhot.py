@@ -40,8 +40,11 @@ _PARAMS = """
     :param int m: number of rows (selected categories), a Python integer
         ``>= 1``, and ``<= k`` when ``distinct``. Static: checked at
         construction.
-    :param probs: probabilities, positive and summing to 1 over the last dim.
-    :param logits: unnormalised log-probabilities (finite reals), stored as given.
+    :param probs: probabilities, nonnegative and summing to 1 over the last dim;
+        a 0 masks its category (never chosen). At least ``m`` positive when
+        ``distinct``.
+    :param logits: unnormalised log-probabilities (reals or ``-inf``, which masks
+        its category), stored as given; at least ``m`` finite when ``distinct``.
     :param bool distinct: discard and redraw a row whose argmax repeats an
         earlier row's (the note's construction, default); ``False`` gives
         i.i.d. rows.
@@ -77,6 +80,11 @@ class _MHot(Family):
         if isinstance(self.distinct, np.bool_):  # a NumPy bool is a bool
             self.distinct = bool(self.distinct)
         self.m = _mhot.check_m(self.m, self.distinct, k, owner=type(self).__name__)
+
+    def _arg_specs(self):
+        static = {"m": self.m, "distinct": self.distinct}
+        return {"temperature": ("temperature", {}), "probs": ("mhot_probs", static),
+                "logits": ("mhot_logits", static)}
 
     def _event_shape_for(self, param_event):
         return (self.m, param_event[0])

@@ -59,8 +59,7 @@ class RelaxedDistribution(Distribution):
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         check_contract(cls, RelaxedDistribution)
-        cls.arg_constraints = {name: Spec(spec) for name, spec in cls._arg_specs().items()}
-        cls.reparametrized_params = list(cls.arg_constraints)
+        cls.reparametrized_params = list(cls.param_names)
         cls.pytree_aux_fields = tuple(cls.static_args)
 
     # ------------------------------------------------------ family hooks
@@ -86,6 +85,10 @@ class RelaxedDistribution(Distribution):
     @lazy_property
     def probs(self):
         return self._logits_to_probs(self.logits)
+
+    @property
+    def arg_constraints(self) -> dict:
+        return {name: Spec(spec, **params) for name, (spec, params) in self._arg_specs().items()}
 
     @property
     def support(self) -> Spec:

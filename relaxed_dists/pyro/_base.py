@@ -75,7 +75,6 @@ class RelaxedDistribution(TorchDistribution):
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         check_contract(cls, RelaxedDistribution)
-        cls.arg_constraints = {name: Spec(spec) for name, spec in cls._arg_specs().items()}
 
     # ------------------------------------------------------ family hooks
     def _host_arrays(self, name, temperature, param, given):
@@ -101,6 +100,10 @@ class RelaxedDistribution(TorchDistribution):
     @lazy_property
     def probs(self):
         return self._logits_to_probs(self.logits)
+
+    @property
+    def arg_constraints(self) -> dict:
+        return {name: Spec(spec, **params) for name, (spec, params) in self._arg_specs().items()}
 
     @property
     def support(self) -> Spec:
