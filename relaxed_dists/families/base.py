@@ -39,7 +39,7 @@ from ..core.special import sigmoid, softmax
 ArrayLike = Any
 
 __all__ = ["ArrayLike", "Family", "REFERENCES", "ADAPTER_HOOKS", "check_contract", "check_value_shape",
-           "infer_shapes", "not_numbers"]
+           "infer_shapes", "not_numbers", "ArgConstraints"]
 
 #: The numbered references shared by the relaxation families' docstrings.
 REFERENCES = """
@@ -101,13 +101,19 @@ class Family:
     #: The array parameters, in the order of ``arg_constraints``.
     param_names: tuple = ("temperature", "probs", "logits")
 
-    def _arg_specs(self):
+    @classmethod
+    def _class_arg_specs(cls):
         """``{parameter: (check name, check parameters)}``: each parameter's
-        check in :data:`relaxed_dists.core.supports.SPECS` (the adapters'
-        ``arg_constraints``)."""
-        kind = "category" if self.category_dim else "binary"
+        check in :data:`relaxed_dists.core.supports.SPECS`, as far as the
+        class alone says (``arg_constraints`` read from the class)."""
+        kind = "category" if cls.category_dim else "binary"
         return {"temperature": ("temperature", {}), "probs": (f"{kind}_probs", {}),
                 "logits": (f"{kind}_logits", {})}
+
+    def _arg_specs(self):
+        """As :meth:`_class_arg_specs`, for this instance (with its static
+        arguments: the adapters' ``arg_constraints``)."""
+        return self._class_arg_specs()
 
     @property
     def _static(self):
@@ -208,6 +214,20 @@ def check_contract(cls, adapter):
     missing = [hook for hook in ADAPTER_HOOKS if hook not in host]
     if missing:
         raise TypeError(f"{cls.__name__}: the adapter does not define {missing}")
+
+
+class ArgConstraints:
+    """The adapters' ``arg_constraints``: per instance from
+    :meth:`Family._arg_specs`, and read from the class, from
+    :meth:`Family._class_arg_specs` (as the host libraries read it from the
+    class too). ``make(name, **params)`` builds a host constraint."""
+
+    def __init__(self, make):
+        self.make = make
+
+    def __get__(self, obj, cls):
+        specs = cls._class_arg_specs() if obj is None else obj._arg_specs()
+        return {name: self.make(spec, **params) for name, (spec, params) in specs.items()}
 
 
 def not_numbers(cls_name, name, x):

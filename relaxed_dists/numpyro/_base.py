@@ -17,7 +17,14 @@ from numpyro.distributions.util import lazy_property
 from numpyro.util import not_jax_tracer
 
 from ..core.noise import uniform_low
-from ..families.base import ArrayLike, check_contract, check_value_shape, infer_shapes, not_numbers
+from ..families.base import (
+    ArgConstraints,
+    ArrayLike,
+    check_contract,
+    check_value_shape,
+    infer_shapes,
+    not_numbers,
+)
 from .constraints import Spec
 
 __all__ = ["RelaxedDistribution"]
@@ -40,7 +47,16 @@ def _as_array(name, cls_name, x):
     return jnp.asarray(x)
 
 
-class RelaxedDistribution(Distribution):
+class _ArgConstraints:
+    """``arg_constraints`` per instance (the m-hot checks depend on ``m``). Not
+    a ``Distribution``: NumPyro reads ``arg_constraints`` from the ``__dict__``
+    of every ``Distribution`` class in the bases, where a property would not
+    do."""
+
+    arg_constraints = ArgConstraints(Spec)
+
+
+class RelaxedDistribution(_ArgConstraints, Distribution):
     """Base of the NumPyro classes: a ``Distribution`` whose body is a family
     of :mod:`relaxed_dists.families` (the first base of each class).
 
@@ -85,10 +101,6 @@ class RelaxedDistribution(Distribution):
     @lazy_property
     def probs(self):
         return self._logits_to_probs(self.logits)
-
-    @property
-    def arg_constraints(self) -> dict:
-        return {name: Spec(spec, **params) for name, (spec, params) in self._arg_specs().items()}
 
     @property
     def support(self) -> Spec:

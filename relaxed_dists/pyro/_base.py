@@ -15,7 +15,7 @@ from torch.distributions.utils import lazy_property
 
 from ..core._namespace import torch_is_tracing
 from ..core.noise import uniform_low
-from ..families.base import check_contract, check_value_shape, infer_shapes, not_numbers
+from ..families.base import ArgConstraints, check_contract, check_value_shape, infer_shapes, not_numbers
 from .constraints import Spec
 
 __all__ = ["RelaxedDistribution", "draw_uniforms"]
@@ -101,9 +101,9 @@ class RelaxedDistribution(TorchDistribution):
     def probs(self):
         return self._logits_to_probs(self.logits)
 
-    @property
-    def arg_constraints(self) -> dict:
-        return {name: Spec(spec, **params) for name, (spec, params) in self._arg_specs().items()}
+    #: Per instance (the m-hot checks depend on ``m``); read from the class,
+    #: the checks the class alone fixes.
+    arg_constraints = ArgConstraints(Spec)
 
     @property
     def support(self) -> Spec:
