@@ -95,14 +95,16 @@ def _shapes_and_support(app, what, name, obj, options, lines):
 
     if not (isinstance(obj, type) and issubclass(obj, Family)):
         return
-    backend = name.split(".")[1]
-    specs = __import__(f"relaxed_dists.{backend}.constraints", fromlist=["SPECS"]).SPECS
+    from relaxed_dists.core.supports import SPECS as specs
+
     static = {"m": 2} if "m" in obj.static_args else {}
+    # An instance says what its support is (the m-hot one depends on ``distinct``).
+    support_name = obj(0.5, logits=[0.0] * 5 if obj.category_dim else 0.0, **static).support_name
     k = " + (k,)" if obj.category_dim else ""
     example = dict(temperature=(2, 1), logits=(3, 5) if obj.category_dim else (3,), **static)
     batch, event = obj.infer_shapes(**example)
     call = ", ".join(f"{key}={value!r}" for key, value in example.items())
-    _, event_dim, expected = specs[obj.support_name]
+    _, event_dim, expected = specs[support_name]
     params = "".join(f", {key}={key}" for key in obj.support_args)
     # "sum to m = {m}" reads "sum to m" with the argument left symbolic
     expected = re.sub(r"(\w+) = \{\1\}", r"\1", expected)
@@ -111,7 +113,7 @@ def _shapes_and_support(app, what, name, obj, options, lines):
         f":Shapes: ``temperature`` of shape ``T`` and ``probs`` / ``logits`` of shape "
         f"``P{k}`` give the batch shape ``T`` and ``P`` broadcast; for example "
         f"``infer_shapes({call})`` is batch ``{tuple(batch)}``, event ``{tuple(event)}``.",
-        f":Support: ``Spec({obj.support_name!r}{params})`` (event dim {event_dim}): {expected}.",
+        f":Support: ``Spec({support_name!r}{params})`` (event dim {event_dim}): {expected}.",
     ]
     if obj.static_args:
         added.append(":Static arguments: " + ", ".join(f"``{key}``" for key in obj.static_args)

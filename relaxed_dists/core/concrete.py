@@ -78,7 +78,7 @@ def boundary(temperature, k, like):
     simplex value can be *on the boundary* in :func:`log_prob`: the
     density's derivative in a coordinate :math:`x_i` is
     :math:`c_i / x_i` with :math:`|c_i| \le k\tau + \tau + 1`, which cannot
-    come within :data:`_GRAD_HEADROOM` (16) of the dtype's largest float
+    come within ``_GRAD_HEADROOM`` (16) of the dtype's largest float
     above :math:`16(k\tau + \tau + 1)/\mathrm{max}` (about
     5e-38 (k\tau + 1) in float32, 9e-308 (k\tau + 1) in float64). A value
     with no coordinate below it takes the fast paths."""
@@ -355,7 +355,7 @@ def log_prob_parts(logits, temperature, value, parts):
     :math:`\sum_i \log x_i`; ``None`` where a category is masked or a
     coordinate is on the boundary (below :func:`boundary`; then
     :func:`log_prob` gives the limit there), or where that cannot be asked
-    for free (see :func:`._namespace.host_any`)."""
+    for free (see ``host_any``)."""
     xp = array_namespace(logits, temperature, value)
     _, masked = mask(logits, temperature)
     if host_any(masked) is not False:

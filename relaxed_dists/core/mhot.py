@@ -364,19 +364,22 @@ def _left(m, distinct):
 
 
 def mhot_logits(x, m, distinct=True):
-    """The logits of an m-hot class: :func:`checks.category_logits` with at
+    """The logits of an m-hot class:
+    :func:`~relaxed_dists.core.checks.category_logits` with at
     least ``m`` finite entries when ``distinct`` (``m`` distinct categories
     must be left to choose from), one otherwise."""
     return checks.category_logits(x, _left(m, distinct))
 
 
 def mhot_probs(x, m, distinct=True):
-    """The probabilities of an m-hot class: :func:`checks.category_probs`
+    """The probabilities of an m-hot class:
+    :func:`~relaxed_dists.core.checks.category_probs`
     with at least ``m`` positive entries when ``distinct``, one otherwise."""
     return checks.category_probs(x, _left(m, distinct))
 
 
-#: name -> (check, event_dim, what is expected), as :data:`checks.SPECS`;
+#: name -> (check, event_dim, what is expected), as
+#: :data:`relaxed_dists.core.checks.SPECS`;
 #: each adapter turns these into constraints of its host library.
 SPECS = {
     "simplex_rows": (on_simplex_rows, 2,

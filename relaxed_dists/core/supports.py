@@ -11,7 +11,7 @@ from . import checks, mhot, subset
 
 __all__ = ["SPECS", "BIJECTIONS", "NO_BIJECTION"]
 
-#: name -> (check(value, **params), event_dim, what is expected).
+#: name -> (check(value, ``**params``), event_dim, what is expected).
 SPECS = {**checks.SPECS, **mhot.SPECS, **subset.SPECS}
 # The m-hot rows with distinct argmaxes (``distinct=True``): checked as rows
 # of the simplex (the density is 0 where argmaxes repeat), but with no
