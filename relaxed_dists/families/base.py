@@ -39,7 +39,7 @@ from ..core.special import sigmoid, softmax
 ArrayLike = Any
 
 __all__ = ["ArrayLike", "Family", "REFERENCES", "ADAPTER_HOOKS", "check_contract", "check_value_shape",
-           "infer_shapes", "not_numbers", "ArgConstraints"]
+           "infer_shapes", "not_numbers", "bad_parameter", "ArgConstraints"]
 
 #: The numbered references shared by the relaxation families' docstrings.
 REFERENCES = """
@@ -228,6 +228,13 @@ class ArgConstraints:
     def __get__(self, obj, cls):
         specs = cls._class_arg_specs() if obj is None else obj._arg_specs()
         return {name: self.make(spec, **params) for name, (spec, params) in specs.items()}
+
+
+def bad_parameter(cls_name, param, constraint, value):
+    """The ``ValueError`` for a parameter outside its constraint, worded alike
+    in both adapters."""
+    return ValueError(f"{cls_name}: parameter `{param}` must be {constraint!r}; got invalid "
+                      f"values:\n{value}")
 
 
 def not_numbers(cls_name, name, x):

@@ -32,8 +32,10 @@ _PARAMS = """
     :param temperature: positive and finite; broadcast with the batch shape.
     :param float m: the size of the relaxed subset, any real number with
         ``0 < m < k`` (``k >= 2``). Static: checked at construction.
-    :param probs: probabilities, positive and summing to 1 over the last dim.
-    :param logits: unnormalised log-probabilities (finite reals), stored as given.
+    :param probs: probabilities, nonnegative and summing to 1 over the last dim;
+        a 0 masks its category (never chosen). More than ``m`` positive.
+    :param logits: unnormalised log-probabilities (reals or ``-inf``, which masks
+        its category), stored as given; more than ``m`` finite.
     :param validate_args: check arguments and values (``ValueError`` on failure).
 """
 
@@ -56,7 +58,7 @@ _BEHAVIOUR = r"""
     standard Gumbel :math:`G`, and thresholds them softly:
     :math:`S_i = \sigma((y_i - t)/\tau)`, where the scalar ``t`` is the unique
     solution of :math:`\sum_i S_i = m`. So every draw sums to ``m`` exactly
-    (to float rounding), and ``t`` is solved without gradients in a fixed
+    (to float rounding), and ``t`` is solved without gradients in a bounded
     number of passes (the sampler runs under ``jax.jit``), its gradient
     attached by the implicit function theorem: the sampler is fully
     reparameterised, no score term is needed.
@@ -110,6 +112,10 @@ class _Subset(Family):
 
     def _check_static(self, k):
         self.m = _subset.check_m(self.m, k, owner=type(self).__name__)
+
+    def _arg_specs(self):
+        return {"temperature": ("temperature", {}), "probs": ("subset_probs", {"m": self.m}),
+                "logits": ("subset_logits", {"m": self.m})}
 
     @property
     def inclusion_probs(self):

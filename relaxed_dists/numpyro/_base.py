@@ -20,6 +20,7 @@ from ..core.noise import uniform_low
 from ..families.base import (
     ArgConstraints,
     ArrayLike,
+    bad_parameter,
     check_contract,
     check_value_shape,
     infer_shapes,
@@ -125,10 +126,7 @@ class RelaxedDistribution(_ArgConstraints, Distribution):
                 is_valid = constraint(value)
                 if not_jax_tracer(is_valid):
                     if not np.all(is_valid):
-                        raise ValueError(
-                            f"{type(self).__name__}: parameter `{param}` must be "
-                            f"{constraint!r}; got invalid values:\n{value}"
-                        )
+                        raise bad_parameter(type(self).__name__, param, constraint, value)
                 elif strict:
                     raise RuntimeError("Cannot validate arguments inside jitted code.")
 

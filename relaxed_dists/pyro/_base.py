@@ -11,11 +11,19 @@ from typing import Optional
 import torch
 from pyro.distributions.score_parts import ScoreParts
 from pyro.distributions.torch_distribution import TorchDistribution
+from torch.distributions import Distribution
 from torch.distributions.utils import lazy_property
 
 from ..core._namespace import torch_is_tracing
 from ..core.noise import uniform_low
-from ..families.base import ArgConstraints, check_contract, check_value_shape, infer_shapes, not_numbers
+from ..families.base import (
+    ArgConstraints,
+    bad_parameter,
+    check_contract,
+    check_value_shape,
+    infer_shapes,
+    not_numbers,
+)
 from .constraints import Spec
 
 __all__ = ["RelaxedDistribution", "draw_uniforms"]
@@ -89,8 +97,16 @@ class RelaxedDistribution(TorchDistribution):
         return _specialised_shapes()
 
     def _host_init(self, batch_shape, event_shape, validate_args):
+        # torch's own argument check words its error differently: ours runs
+        # instead, with the message of the NumPyro classes.
         TorchDistribution.__init__(self, torch.Size(batch_shape), torch.Size(event_shape),
-                                   validate_args)
+                                   validate_args=False)
+        self._validate_args = Distribution._validate_args if validate_args is None else validate_args
+        if self._validate_args and not torch_is_tracing():
+            for param, constraint in self.arg_constraints.items():
+                value = self.__dict__.get(param)
+                if value is not None and not bool(constraint.check(value).all()):
+                    raise bad_parameter(type(self).__name__, param, constraint, value)
 
     # --------------------------------------------------------- parameters
     @lazy_property
