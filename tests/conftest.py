@@ -16,7 +16,9 @@ def rng():
 def uniforms(rng, shape, dtype=np.float64):
     """Uniforms in [smallest_normal, 1), as the adapters draw them."""
     low = np.finfo(dtype).smallest_normal
-    return rng.uniform(low, 1.0, size=shape).astype(dtype)
+    # Drawn in float64 and rounded: keep below 1 in the target dtype too.
+    high = np.nextafter(np.asarray(1.0, dtype), np.asarray(0.0, dtype))
+    return np.minimum(rng.uniform(low, 1.0, size=shape).astype(dtype), high)
 
 
 def central_differences(fn, x, h=1e-6):
