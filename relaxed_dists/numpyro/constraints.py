@@ -45,6 +45,8 @@ def _distinct_rows(p):
 _FEASIBLE = {
     "simplex_rows": lambda p: jnp.exp(_distinct_rows(p)),
     "log_simplex_rows": _distinct_rows,
+    "distinct_simplex_rows": lambda p: jnp.exp(_distinct_rows(p)),
+    "distinct_log_simplex_rows": _distinct_rows,
 }
 
 
