@@ -1,10 +1,12 @@
-"""RelaxedMHot / ExpRelaxedMHot (MATH.md section 3): the loop-free sampler
-against a literal rejection sampler, goodness of fit against the density with
-a negative control, the density against a literal implementation of the
-formula, cross-backend parity, shapes, validation, float32 at low
-temperature, unbiased gradients (Pyro ``Trace_ELBO`` with ``score_parts``,
-NumPyro ``MHotTrace_ELBO``) against an exact enumeration, the bias of the
-pathwise-only gradient, hard-limit inclusion probabilities, and SVI."""
+"""RelaxedMHot / ExpRelaxedMHot: the loop-free sampler against a literal
+rejection sampler, goodness of fit against the density with a negative
+control, the density against a literal implementation of the formula, the
+core on every array backend, the ``distinct`` combinations and ``mhot`` of
+the adapters, ``m`` and value validation, float32 at low temperature,
+unbiased gradients (Pyro ``Trace_ELBO`` with ``score_parts``, NumPyro
+``MHotTrace_ELBO``) against an exact enumeration, the bias of the
+pathwise-only gradient, hard-limit inclusion probabilities, and SVI. What
+every class shares is in ``test_generic.py``."""
 
 import itertools
 import math
@@ -23,8 +25,8 @@ from backends import jit_faces
 from conftest import uniforms
 from scipy import stats
 
-import relaxed_dists.numpyro.mhot as nm
-import relaxed_dists.pyro.mhot as pm
+import relaxed_dists.numpyro as nm
+import relaxed_dists.pyro as pm
 from relaxed_dists.core import concrete as cc
 from relaxed_dists.core import mhot as mh
 from relaxed_dists.core.special import softmax
@@ -252,7 +254,8 @@ def test_goodness_of_fit_k3_m2_with_negative_control(distinct):
 
 # ---------------------------------------------------------------- the density
 def _literal_log_prob(logits, tau, V, distinct):
-    """MATH.md sections 1 and 3, written out row by row with loops."""
+    """The density of the docs page (a Concrete density per row, divided by
+    the probability left for its argmax when distinct), row by row with loops."""
     k = V.shape[-1]
     logp = _log_softmax_np(logits)
     out = np.zeros(V.shape[:-2])
@@ -353,8 +356,10 @@ ADAPTERS = [pytest.param(PyroB, id="pyro"), pytest.param(NumPyroB, id="numpyro")
 CLASSES = ["RelaxedMHot", "ExpRelaxedMHot"]
 
 
-@pytest.mark.parametrize("distinct", [True, False], ids=["distinct", "iid"])
-@pytest.mark.parametrize("name", CLASSES)
+# The table of test_generic.py has RelaxedMHot with distinct=True and
+# ExpRelaxedMHot with distinct=False; these are the other two combinations.
+@pytest.mark.parametrize("name,distinct", [("RelaxedMHot", False), ("ExpRelaxedMHot", True)],
+                         ids=["RelaxedMHot-iid", "ExpRelaxedMHot-distinct"])
 @pytest.mark.parametrize("B", ADAPTERS)
 def test_adapter_sample_is_core_of_its_uniforms(B, name, distinct, rng):
     logits = rng.normal(size=(2, 5))
@@ -367,53 +372,10 @@ def test_adapter_sample_is_core_of_its_uniforms(B, name, distinct, rng):
     lp = (mh.log_prob if name == "RelaxedMHot" else mh.exp_log_prob)(logits, np.full(2, 0.4), x,
                                                                     distinct)
     np.testing.assert_allclose(_np(B.log_prob(d, B.asarray(x))), lp, rtol=1e-12)
-
-
-@pytest.mark.parametrize("sample_shape", [(), (2,), (2, 3)], ids=["()", "(2,)", "(2,3)"])
-@pytest.mark.parametrize("name", CLASSES)
-@pytest.mark.parametrize("B", ADAPTERS)
-def test_shapes_and_expand(B, name, sample_shape, rng):
-    cls = getattr(B.mod, name)
-    # batch (4,) from a batched temperature and unbatched probs
-    probs = rng.dirichlet(np.ones(5))
-    temperature = B.asarray(np.array([0.3, 0.5, 1.0, 2.0]))
-    d = cls(temperature, 2, probs=B.asarray(probs), validate_args=True)
-    assert tuple(d.batch_shape) == (4,) and tuple(d.event_shape) == (2, 5)
-    x = B.sample(d, sample_shape)
-    assert tuple(x.shape) == sample_shape + (4, 2, 5)
-    assert tuple(B.log_prob(d, x).shape) == sample_shape + (4,)
-    assert tuple(d.mhot(x).shape) == sample_shape + (4, 5)
-    assert np.all(np.isfinite(_np(B.log_prob(d, x))))
-    np.testing.assert_allclose(_np(d.logits), np.broadcast_to(np.log(probs), (4, 5)), rtol=1e-12)
-    e = d.expand((3, 4))
-    assert tuple(e.batch_shape) == (3, 4) and tuple(e.event_shape) == (2, 5)
-    y = B.sample(e, sample_shape)
-    assert tuple(y.shape) == sample_shape + (3, 4, 2, 5)
-    assert tuple(B.log_prob(e, y).shape) == sample_shape + (3, 4)
-    assert np.all(np.isfinite(_np(B.log_prob(e, y))))
-
-
-@pytest.mark.parametrize("B", ADAPTERS)
-def test_expand_keeps_m_and_distinct(B, rng):
-    d = B.mod.RelaxedMHot(B.asarray(0.5), 2, logits=B.asarray(rng.normal(size=4)), distinct=False)
-    e = d.expand((3,))
-    base = getattr(e, "base_dist", e)  # NumPyro wraps in ExpandedDistribution
-    assert base.m == 2 and base.distinct is False
-    assert tuple(B.sample(e).shape) == (3, 2, 4)
-
-
-def test_numpyro_pytree_jit_vmap(rng):
-    logits = jnp.asarray(rng.normal(size=(3, 5)))
-    d = nm.ExpRelaxedMHot(0.5, 2, logits=logits, distinct=False)
-    leaves, tree = jax.tree_util.tree_flatten(d)
-    d2 = jax.tree_util.tree_unflatten(tree, leaves)
-    assert d2.m == 2 and d2.distinct is False and d2.event_shape == (2, 5)
-    key = jax.random.PRNGKey(0)
-    f = jax.jit(lambda dd: dd.log_prob(dd.sample(key)))
-    np.testing.assert_allclose(f(d), d.log_prob(d.sample(key)), rtol=1e-12)
-    # vmap over the logits of a distinct one
-    g = jax.vmap(lambda lg: nm.RelaxedMHot(0.5, 3, logits=lg).sample(key))
-    assert g(logits).shape == (3, 3, 5)
+    # the mask of a batch of samples: shape sample + batch + (k,)
+    mask = mh.mhot(x) if name == "RelaxedMHot" else np.exp(mh.log_mhot(x))
+    np.testing.assert_allclose(_np(d.mhot(B.asarray(x))), mask, rtol=1e-12)
+    assert mask.shape == (7, 2, 5)
 
 
 @pytest.mark.parametrize("B", ADAPTERS)
@@ -453,9 +415,14 @@ def test_validation_of_values(B, name, rng):
     assert d.support.event_dim == 2
     check = d.support.check if B is PyroB else d.support
     np.testing.assert_array_equal(_np(check(B.asarray(bad))), [False, True, True])
-    # The registered bijection maps unconstrained (m, k-1) arrays into the support.
+    # Distinct rows have no bijection from unconstrained space (biject_to says
+    # so); with i.i.d. rows the registered one maps (m, k-1) arrays into the
+    # support.
     biject_to = torch.distributions.biject_to if B is PyroB else numpyro.distributions.biject_to
-    t = biject_to(d.support)
+    with pytest.raises(ValueError, match="no bijection"):
+        biject_to(d.support)
+    iid = cls(B.asarray(0.5), 2, logits=B.asarray(rng.normal(size=4)), distinct=False)
+    t = biject_to(iid.support)
     z = B.asarray(np.random.default_rng(3).normal(size=(6, 2, 3)))
     assert np.all(_np(check(t(z)))) and tuple(t(z).shape) == (6, 2, 4)
     np.testing.assert_allclose(_np(t.inv(t(z))), _np(z), atol=1e-9)
