@@ -16,6 +16,10 @@ import pytest
 import torch
 from conftest import uniforms
 
+# Whole programs (examples, the docs build, training runs): out of the fast local
+# subset (`pytest -m "not slow"`); CI runs them.
+pytestmark = pytest.mark.slow
+
 BENCH = pathlib.Path(__file__).resolve().parents[1] / "benchmarks"
 
 

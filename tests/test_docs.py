@@ -20,6 +20,10 @@ import sys
 import numpy as np
 import pytest
 
+# Whole programs (examples, the docs build, training runs): out of the fast local
+# subset (`pytest -m "not slow"`); CI runs them.
+pytestmark = pytest.mark.slow
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 SNIPPETS = DOCS / "snippets"

@@ -15,6 +15,10 @@ sys.path.insert(0, str(EXAMPLES))
 import feature_selection_numpyro  # noqa: E402
 import feature_selection_pyro  # noqa: E402
 
+# Whole programs (examples, the docs build, training runs): out of the fast local
+# subset (`pytest -m "not slow"`); CI runs them.
+pytestmark = pytest.mark.slow
+
 BACKENDS = {"numpyro": feature_selection_numpyro, "pyro": feature_selection_pyro}
 DIABETES = ["age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6"]
 STEPS = {"mhot": 1000, "subset": 200}  # the m-hot mask leaves its plateau after about 500 steps

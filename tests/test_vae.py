@@ -7,6 +7,10 @@ import sys
 import numpy as np
 import pytest
 
+# Whole programs (examples, the docs build, training runs): out of the fast local
+# subset (`pytest -m "not slow"`); CI runs them.
+pytestmark = pytest.mark.slow
+
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "examples"))
 
 BACKENDS = ["pyro", "numpyro"]
