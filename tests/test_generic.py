@@ -31,7 +31,7 @@ import pyro.distributions as pd
 import pytest
 import torch
 from backends import BACKENDS, NumPyro, Pyro
-from cases import BATCH, CASES, IDS, K, TEMPERATURE, make
+from cases import BATCH, CASES, IDS, TEMPERATURE, K, make
 from conftest import central_differences
 from numpyro.distributions.batch_util import vmap_over
 

@@ -62,9 +62,9 @@ class Family:
     #: Names of the static (non-array) constructor arguments, such as ``m``:
     #: kept by ``expand``, pytree aux fields in NumPyro, passed to the support.
     static_args: tuple = ()
-    #: Name of the support in :mod:`relaxed_dists.core.checks` or a family
-    #: module's ``SPECS``; each adapter maps it to a constraint of its host,
-    #: built with the static arguments as parameters.
+    #: Name of the support in :data:`relaxed_dists.core.supports.SPECS`; each
+    #: adapter maps it to a constraint of its host, built with the static
+    #: arguments named in :attr:`support_args` as parameters.
     support_name: str = ""
     #: The static arguments the support takes as parameters (``("m",)`` for
     #: the subsets, whose support depends on ``m``).
