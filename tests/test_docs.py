@@ -171,7 +171,7 @@ def test_pages_have_their_math_and_includes(html):
         assert f"examples/{name}.py" in examples, name
     assert examples.count('class="highlight-python') == 4  # the four listings are included
     quickstart = (html / "quickstart.html").read_text()
-    assert "MHotTrace_ELBO" in quickstart and "RelaxedSubset" in quickstart
+    assert "RLOOTrace_ELBO" in quickstart and "RelaxedSubset" in quickstart
 
 
 def run_snippet(name):
