@@ -106,9 +106,14 @@ class Family:
         """``{parameter: (check name, check parameters)}``: each parameter's
         check in :data:`relaxed_dists.core.supports.SPECS`, as far as the
         class alone says (``arg_constraints`` read from the class)."""
-        kind = "category" if cls.category_dim else "binary"
-        return {"temperature": ("temperature", {}), "probs": (f"{kind}_probs", {}),
-                "logits": (f"{kind}_logits", {})}
+        return cls._param_checks("category" if cls.category_dim else "binary")
+
+    @staticmethod
+    def _param_checks(kind, **params):
+        """The checks ``{kind}_probs`` and ``{kind}_logits`` (with ``params``)
+        beside the temperature's, in the form of :meth:`_class_arg_specs`."""
+        return {"temperature": ("temperature", {}), "probs": (f"{kind}_probs", params),
+                "logits": (f"{kind}_logits", params)}
 
     def _arg_specs(self):
         """As :meth:`_class_arg_specs`, for this instance (with its static

@@ -60,7 +60,8 @@ _GRADIENTS = """
     declares it through ``score_parts`` (as ``pyro.distributions.Rejector``
     does), so ``pyro.infer.Trace_ELBO`` is unbiased. NumPyro's own
     ``Trace_ELBO`` uses the pathwise part only and is biased for these sites:
-    use :class:`relaxed_dists.numpyro.MHotTrace_ELBO`. With
+    use :class:`relaxed_dists.numpyro.RLOOTrace_ELBO` (in either backend it
+    adds leave-one-out baselines across particles). With
     ``distinct=False`` the sampler is fully reparameterised.
 """
 
@@ -82,9 +83,7 @@ class _MHot(Family):
         self.m = _mhot.check_m(self.m, self.distinct, k, owner=type(self).__name__)
 
     def _arg_specs(self):
-        static = {"m": self.m, "distinct": self.distinct}
-        return {"temperature": ("temperature", {}), "probs": ("mhot_probs", static),
-                "logits": ("mhot_logits", static)}
+        return self._param_checks("mhot", m=self.m, distinct=self.distinct)
 
     def _event_shape_for(self, param_event):
         return (self.m, param_event[0])

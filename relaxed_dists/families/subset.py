@@ -114,8 +114,7 @@ class _Subset(Family):
         self.m = _subset.check_m(self.m, k, owner=type(self).__name__)
 
     def _arg_specs(self):
-        return {"temperature": ("temperature", {}), "probs": ("subset_probs", {"m": self.m}),
-                "logits": ("subset_logits", {"m": self.m})}
+        return self._param_checks("subset", m=self.m)
 
     @property
     def inclusion_probs(self):
