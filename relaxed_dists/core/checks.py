@@ -127,13 +127,10 @@ def category_probs(x, m=1):
 #: by the names ``temperature``, ``category_*`` and ``binary_*`` (the
 #: arguments of the categorical and binary classes).
 SPECS = {
-    "finite": (is_finite, 0, "finite real numbers"),
     "positive_finite": (is_positive_finite, 0, "finite numbers > 0"),
-    "open_unit_interval": (is_open_unit, 0, "numbers in the open interval (0, 1)"),
     "simplex": (on_simplex, 1,
                 "points of the simplex (entries >= 0 summing to 1 within 16 eps sqrt(k), eps "
                 "that of float32 or coarser)"),
-    "open_simplex": (on_open_simplex, 1, "probability vectors (entries > 0 summing to 1)"),
     "log_simplex": (on_log_simplex, 1,
                     "points of the log-simplex (entries real or -inf, logsumexp 0 within "
                     "16 eps sqrt(k), eps that of float32 or coarser)"),

@@ -40,17 +40,14 @@ NO_BIJECTION = {"distinct_simplex_rows": _NO_MHOT_GUIDE, "distinct_log_simplex_r
 #: missing here has no bijection (``biject_to`` raises, with the reason from
 #: :data:`NO_BIJECTION` where there is one).
 BIJECTIONS = {
-    "finite": "identity",
     "real": "identity",
     "binary_logits": "identity",
     "category_logits": "identity_vector",
     "positive_finite": "exp",
     "temperature": "exp",
-    "open_unit_interval": "sigmoid",
     "unit_interval": "sigmoid",
     "binary_probs": "sigmoid",
     "simplex": "stick_breaking",
-    "open_simplex": "stick_breaking",
     "category_probs": "stick_breaking",
     "log_simplex": "log_simplex",
     "simplex_rows": "rows:stick_breaking",
