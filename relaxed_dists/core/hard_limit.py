@@ -21,16 +21,19 @@ converges exponentially (1e-14 with 200 nodes on the same cases).
 """
 
 import functools
+import itertools
 import math
 import operator
 
 import array_api_compat
 import numpy as np
 
-from ._namespace import array_namespace, stop_gradient
+from ._namespace import array_namespace, is_jax, is_torch, stop_gradient
+from .noise import gumbel
 from .special import log_softmax, logsumexp
 
-__all__ = ["inclusion_probs", "subset_log_prob"]
+__all__ = ["inclusion_probs", "subset_log_prob", "top_m", "sample_subset", "set_members",
+           "subset_log_prob_members", "enumerate_masks", "scatter_ones"]
 
 #: The integrands fall below ``exp(-_TAIL)`` of their peak outside the
 #: quadrature windows (e^-40 = 4e-18, below float64 rounding).
@@ -256,5 +259,186 @@ def subset_log_prob(logits, mask, num_nodes=200):
     la = xp.expand_dims(log_rate, axis=-2) + x[..., None]  # log(r_i u): (..., V, k)
     factors = xp.where(xp.expand_dims(mask, axis=-2), _log1mexp_of_log(la), xp.zeros_like(la))
     log_p = logsumexp(xp.log(w) + x - xp.exp(x) + xp.sum(factors, axis=-1), axis=-1)
-    log_p = xp.where(full, xp.zeros_like(log_p), log_p)
+    log_p = xp.where(full, xp.zeros_like(log_p), xp.minimum(log_p, xp.zeros_like(log_p)))
     return xp.where(impossible, xp.full_like(log_p, -math.inf), log_p)
+
+
+# ------------------------------------------------------- the hard subset
+def top_m(keys, m):
+    """The ``m`` largest entries of ``keys`` along the last axis and their
+    indices, largest first (``torch.topk`` / ``jax.lax.top_k`` where the
+    backend has one, a sort elsewhere). ``m`` is a static integer."""
+    xp = array_namespace(keys)
+    if is_torch(xp):
+        values, idx = keys.topk(m, dim=-1)
+        return values, idx
+    if is_jax(xp):
+        import jax
+
+        return jax.lax.top_k(keys, m)
+    idx = xp.argsort(keys, axis=-1, descending=True, stable=True)[..., :m]
+    return xp.take_along_axis(keys, idx, axis=-1), idx
+
+
+def sample_subset(logits, m, u):
+    r"""``m`` categories drawn without replacement with probabilities
+    ``softmax(logits)``, as a k-hot mask (Gumbel-top-m: the ``m`` largest of
+    :math:`\ell + G`, :math:`G = -\log(-\log u)`; Vieira 2014, Kool et al.
+    2019). A masked category (logit :math:`-\infty`) is never chosen while at
+    least ``m`` are left. The logits are perturbed as given (the top ``m``
+    do not depend on a shift, and a shift by the maximum could overflow
+    float32 at logit spreads near its range); the mask is built from the
+    ``m`` indices, so it has exactly ``m`` ones even where perturbed logits
+    tie.
+
+    :param logits: shape ``batch + (k,)``.
+    :param int m: ``1 <= m < k``.
+    :param u: uniforms in ``(0, 1)``, shape ``sample + batch + (k,)``.
+    :return: ``(mask, members)``: the mask (dtype of ``u``, exactly ``m``
+        ones) and the chosen indices, shape ``sample + batch + (m,)``, in
+        the order drawn.
+    """
+    keys = stop_gradient(logits) + gumbel(u)
+    _, members = top_m(keys, m)
+    return scatter_ones(members, keys.shape[-1], u), members
+
+
+def scatter_ones(members, k, like):
+    """The k-hot mask (dtype of ``like``) with ones at the indices
+    ``members`` (shape ``batch + (m,)``, distinct within a row)."""
+    xp = array_namespace(like)
+    shape = tuple(members.shape[:-1]) + (k,)
+    if is_torch(xp):
+        import torch
+
+        return torch.zeros(shape, dtype=like.dtype, device=like.device).scatter_(-1, members, 1.0)
+    if is_jax(xp):
+        import jax.numpy as jnp
+
+        return jnp.put_along_axis(jnp.zeros(shape, like.dtype), members, 1.0, axis=-1, inplace=False)
+    cats = xp.arange(k, device=array_api_compat.device(like))
+    hit = xp.expand_dims(members, axis=-1) == cats  # (..., m, k)
+    return xp.astype(xp.any(hit, axis=-2), like.dtype)
+
+
+def set_members(value, m):
+    """Indices of the ``m`` ones of a k-hot ``value`` (any order)."""
+    return top_m(value, m)[1]
+
+
+def subset_log_prob_members(logits, value, members, num_nodes=200):
+    r""":func:`subset_log_prob` of the set ``A`` given both as its k-hot mask
+    ``value`` and its ``m`` member indices ``members`` (shape ``... + (m,)``,
+    from :func:`set_members` or :func:`sample_subset`; both broadcast with
+    the batch of ``logits``): cost :math:`O(k + \text{num\_nodes} \cdot m)`
+    instead of :math:`O(\text{num\_nodes} \cdot k)`.
+
+    The rates :math:`r_i = p_i / p_{\bar A}` are formed from the logits
+    directly, :math:`\log r_i = \ell_i - \mathrm{logsumexp}_{j \notin A}
+    \ell_j`, never through ``log_softmax``: at logit spreads near the range
+    of float32 the normalised log-probabilities overflow to :math:`-\infty`,
+    and a set of probability near 1 would read as impossible."""
+    xp = array_namespace(logits, value)
+    k, m = logits.shape[-1], members.shape[-1]
+    shape = tuple(np.broadcast_shapes(tuple(members.shape[:-1]), tuple(logits.shape[:-1]),
+                                      tuple(value.shape[:-1])))
+    lg = xp.broadcast_to(logits, shape + (k,))
+    value = xp.broadcast_to(value, shape + (k,))
+    members = xp.broadcast_to(members, shape + (m,))
+    l_a = xp.take_along_axis(lg, members, axis=-1)  # (..., m)
+    dead = l_a == -math.inf
+    impossible = xp.any(dead, axis=-1)
+    l_a = xp.where(dead, xp.zeros_like(l_a), l_a)
+    # log of the (unnormalised) mass outside A. Where A holds every item
+    # left, P(A) = 1; the sum then runs over the live items only to stay
+    # finite (an all -inf row has NaN gradients), and is unused.
+    inside = value > 0.5
+    dead_k = lg == -math.inf
+    full = xp.all(inside | dead_k, axis=-1)
+    row = xp.where(inside, xp.full_like(lg, -math.inf), lg)
+    row = xp.where(full[..., None], xp.where(dead_k, xp.zeros_like(lg), lg), row)
+    log_rest = logsumexp(row, axis=-1)
+    log_rate = xp.clip(l_a - log_rest[..., None], max=_LOG_RATE_MAX)
+    # A rate that underflows to 0 (float32 logits whose difference is beyond
+    # its range) makes P(A) vanish below the float range: -inf, computed on a
+    # safe stand-in so that gradients stay finite (0) there.
+    vanished = xp.any(log_rate == -math.inf, axis=-1)
+    impossible = impossible | vanished
+    log_rate = xp.where(log_rate == -math.inf, xp.zeros_like(log_rate), log_rate)
+    x, w = _subset_window(stop_gradient(log_rate), xp.ones_like(l_a, dtype=xp.bool), num_nodes)
+    la = xp.expand_dims(log_rate, axis=-2) + x[..., None]
+    log_p = logsumexp(xp.log(w) + x - xp.exp(x) + xp.sum(_log1mexp_of_log(la), axis=-1), axis=-1)
+    # A probability; rounding must not push a near-certain set above 1.
+    log_p = xp.where(full, xp.zeros_like(log_p), xp.minimum(log_p, xp.zeros_like(log_p)))
+    return xp.where(impossible, xp.full_like(log_p, -math.inf), log_p)
+
+
+def enumerate_masks(k, m):
+    """All ``C(k, m)`` k-hot masks with ``m`` ones, as a NumPy float array of
+    shape ``(C(k, m), k)`` in lexicographic order of the member indices."""
+    combos = np.array(list(itertools.combinations(range(k), m)), dtype=np.int64).reshape(-1, m)
+    out = np.zeros((combos.shape[0], k))
+    np.put_along_axis(out, combos, 1.0, axis=-1)
+    return out
+
+
+# ------------------------------------------------- discrete supports
+def check_count(m, k=None, owner="Subset"):
+    """``m`` as a Python int with ``1 <= m < k``; ``ValueError`` naming ``m``
+    otherwise (booleans, fractions and strings included)."""
+    if isinstance(m, (bool, np.bool_)) or not isinstance(m, (int, np.integer)):
+        raise ValueError(f"{owner}: `m` must be an integer with 1 <= m < k, got {m!r}")
+    m = int(m)
+    if m < 1 or (k is not None and m >= k):
+        bound = "k" if k is None else f"k = {k}"
+        raise ValueError(f"{owner}: `m` must be an integer with 1 <= m < {bound}, got {m}")
+    return m
+
+
+def is_binary(x):
+    """Entries exactly 0 or 1."""
+    return (x == 0) | (x == 1)
+
+
+def is_one_hot(x):
+    """Vectors of exact 0s and 1s with exactly one 1."""
+    xp = array_namespace(x)
+    return xp.all(is_binary(x), axis=-1) & (xp.sum(x, axis=-1) == 1)
+
+
+def is_k_hot(x, m):
+    """Vectors of exact 0s and 1s with exactly ``m`` ones."""
+    xp = array_namespace(x)
+    return xp.all(is_binary(x), axis=-1) & (xp.sum(x, axis=-1) == m)
+
+
+def count_logits(x, m):
+    """Logit vectors (entries real or ``-inf``, which masks a category; no
+    NaN or ``+inf``) with at least ``m`` finite."""
+    xp = array_namespace(x)
+    ok = xp.all((x == x) & (x < math.inf), axis=-1)
+    return ok & (xp.sum(xp.astype(xp.isfinite(x), xp.int32), axis=-1) >= m)
+
+
+def count_probs(x, m):
+    """Probability vectors (entries >= 0, a 0 masks its category, summing to
+    1 within ``max(1e-6, 16 eps sqrt(k))``) with at least ``m`` positive."""
+    from .checks import on_simplex
+
+    xp = array_namespace(x)
+    return on_simplex(x, 1e-6) & (xp.sum(xp.astype(x > 0, xp.int32), axis=-1) >= m)
+
+
+#: The discrete supports and the parameters of :class:`Subset` (see
+#: :data:`relaxed_dists.core.supports.SPECS`).
+SPECS = {
+    "binary": (is_binary, 0, "exact 0s and 1s"),
+    "one_hot": (is_one_hot, 1, "one-hot vectors (exact 0s and one exact 1)"),
+    "k_hot": (is_k_hot, 1, "{m}-hot vectors (exact 0s and exactly m = {m} exact 1s)"),
+    "count_logits": (count_logits, 1,
+                     "vectors of real numbers or -inf (no NaN, no +inf; -inf masks a category), "
+                     "at least m = {m} of them finite"),
+    "count_probs": (count_probs, 1,
+                    "probability vectors (entries >= 0 summing to 1 within max(1e-6, 16 eps "
+                    "sqrt(k)); a 0 masks its category), at least m = {m} of them positive"),
+}

@@ -7,12 +7,15 @@ dim, what is expected) and one here, in :data:`BIJECTIONS`, naming one of
 the kinds that each adapter knows how to build.
 """
 
-from . import checks, mhot, subset
+from . import checks, hard_limit, mhot, subset
 
-__all__ = ["SPECS", "BIJECTIONS", "NO_BIJECTION"]
+__all__ = ["SPECS", "BIJECTIONS", "NO_BIJECTION", "DISCRETE"]
 
 #: name -> (check(value, ``**params``), event_dim, what is expected).
-SPECS = {**checks.SPECS, **mhot.SPECS, **subset.SPECS}
+SPECS = {**checks.SPECS, **mhot.SPECS, **subset.SPECS, **hard_limit.SPECS}
+#: The discrete supports (the constraints' ``is_discrete``): no bijection,
+#: and AutoGuides leave such sites to enumeration or refuse them.
+DISCRETE = frozenset({"binary", "one_hot", "k_hot"})
 # The m-hot rows with distinct argmaxes (``distinct=True``): checked as rows
 # of the simplex (the density is 0 where argmaxes repeat), but with no
 # bijection from unconstrained space (see NO_BIJECTION).

@@ -19,9 +19,12 @@ the order of the base classes. The body comes first only because it owns
 Hooks a family fills (see each method):
 
 * :attr:`category_dim`, :attr:`static_args`, :attr:`support_name`;
-* :meth:`_check_static`, :meth:`_event_shape_for`, :meth:`_noise_shape`;
+* :meth:`_check_static`, :meth:`_event_shape_for`, :meth:`_noise_shape`
+  (and optionally :meth:`_extra_noise_shape`);
 * :meth:`_sample`, :meth:`_log_prob`, :meth:`_log_prob_from`;
-* optionally :meth:`_score_term` (a discrete choice scored by the ELBO).
+* optionally :meth:`_score_term` (a discrete choice scored by the ELBO),
+  :meth:`_mean`, :attr:`reparameterized` and, with :attr:`enumerable`,
+  :meth:`_enumerate_support`.
 
 Hooks an adapter fills: :data:`ADAPTER_HOOKS`.
 """
@@ -77,7 +80,9 @@ class Family:
     # ------------------------------------------------------- construction
     def _setup(self, temperature, probs, logits, validate_args, **static):
         """Check and store the arguments, then hand the shapes to the host.
-        Families with static arguments call this from their ``__init__``."""
+        Families with static arguments call this from their ``__init__``;
+        families without a temperature (``"temperature"`` not in
+        :attr:`param_names`) pass ``temperature=None``."""
         with self._host_shapes():
             name = type(self).__name__
             for key, value in static.items():
@@ -86,20 +91,37 @@ class Family:
             given, param = params.given_param(name, probs, logits)
             temperature, param = self._host_arrays(name, temperature, param, given)
             batch_shape, param_event = params.param_shapes(
-                name, given, temperature.shape, param.shape, self.category_dim
+                name, given, () if temperature is None else temperature.shape, param.shape,
+                self.category_dim
             )
             self._check_static(param_event[0] if param_event else None)
-            xp = array_namespace(temperature, param)
+            xp = array_namespace(param)
 
             def broadcast(x, shape):  # the array itself where it has the shape (a leaf stays a leaf)
                 return x if tuple(x.shape) == tuple(shape) else xp.broadcast_to(x, shape)
 
-            self.temperature = broadcast(temperature, batch_shape)
+            if temperature is not None:
+                self.temperature = broadcast(temperature, batch_shape)
             setattr(self, given, broadcast(param, batch_shape + param_event))
             self._host_init(batch_shape, self._event_shape_for(param_event), validate_args)
 
+    @property
+    def _reference(self):
+        """An array parameter of the instance (the temperature, else
+        ``logits`` or ``probs``, whichever is stored): its dtype and device
+        are those of the samples."""
+        d = self.__dict__
+        return next(d[n] for n in ("temperature", "logits", "probs") if d.get(n) is not None)
+
     #: The array parameters, in the order of ``arg_constraints``.
     param_names: tuple = ("temperature", "probs", "logits")
+    #: The sampler is (fully or partially) reparameterized: Pyro's
+    #: ``has_rsample``, NumPyro's ``reparametrized_params``. ``False`` for a
+    #: discrete distribution (its gradients need a score function).
+    reparameterized: bool = True
+    #: ``enumerate_support`` lists the support (Pyro's and NumPyro's
+    #: ``has_enumerate_support``): see :meth:`_enumerate_support`.
+    enumerable: bool = False
 
     @classmethod
     def _class_arg_specs(cls):
@@ -139,6 +161,16 @@ class Family:
         """Shape of the uniform noise one call of :meth:`_sample` consumes."""
         return tuple(sample_shape) + tuple(self.batch_shape) + tuple(self.event_shape)
 
+    def _extra_noise_shape(self, sample_shape):
+        """Shape of a second block of uniforms, or ``None`` (the default).
+        Where it is given, the adapter draws it *after* the main block
+        (torch: the next draw of the generator; JAX: the key folded with 1)
+        and :meth:`_sample` receives ``(u, extra)``: the main block stays
+        what a family without extra noise would draw from the same seed (the
+        straight-through classes draw the same value whatever their
+        estimator)."""
+        return None
+
     # ----------------------------------------------------- probability maps
     def _logits_to_probs(self, logits):
         return softmax(logits, axis=-1) if self.category_dim else sigmoid(logits)
@@ -168,6 +200,18 @@ class Family:
         the general formula must run (a boundary value, or a check that
         cannot be asked for free)."""
         return None
+
+    def _mean(self):
+        """The mean of the distribution (the adapters' ``mean``), or ``None``
+        where it has no closed form (the adapters then raise
+        ``NotImplementedError``, as the host libraries do)."""
+        return None
+
+    def _enumerate_support(self, expand):
+        """Every value of the support, shape ``(n,) + batch_shape +
+        event_shape`` (``(n,) + (1,) * len(batch_shape) + event_shape``
+        unless ``expand``); only for :attr:`enumerable` families."""
+        raise NotImplementedError
 
     def _score_term(self, value):
         """The log-probability of the discrete choice inside a partially
@@ -273,7 +317,7 @@ def infer_shapes(cls, arg_shapes):
     obj = object.__new__(cls)
     for key in cls.static_args:
         setattr(obj, key, arg_shapes.pop(key, None))
-    unknown = set(arg_shapes) - {"temperature", "probs", "logits"}
+    unknown = set(arg_shapes) - set(cls.param_names)
     if unknown:
         raise ValueError(f"{cls.__name__}.infer_shapes: unknown arguments {sorted(unknown)}")
     given, param_shape = params.given_param(cls.__name__, arg_shapes.get("probs"),

@@ -71,12 +71,14 @@ class RelaxedDistribution(_ArgConstraints, Distribution):
     ``jax.vmap`` and ``jax.grad``, and have ``vmap_over`` registered.
     """
 
-    pytree_data_fields = ("temperature", "logits", "probs")
+    pytree_data_fields = ("logits", "probs")  # and each class's param_names
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         check_contract(cls, RelaxedDistribution)
-        cls.reparametrized_params = list(cls.param_names)
+        cls.reparametrized_params = list(cls.param_names) if cls.reparameterized else []
+        cls.has_enumerate_support = cls.enumerable
+        cls.pytree_data_fields = tuple(cls.param_names)
         cls.pytree_aux_fields = tuple(cls.static_args)
 
     # ------------------------------------------------------ family hooks
@@ -87,6 +89,8 @@ class RelaxedDistribution(_ArgConstraints, Distribution):
 
     def _host_arrays(self, name, temperature, param, given):
         param = _as_array(given, name, param)
+        if temperature is None:
+            return None, param.astype(jnp.result_type(param, float))
         temperature = _as_array("temperature", name, temperature)
         dtype = jnp.result_type(param, temperature, float)
         return temperature.astype(dtype), param.astype(dtype)
@@ -139,9 +143,14 @@ class RelaxedDistribution(_ArgConstraints, Distribution):
     ) -> tuple[jax.Array, Optional[tuple]]:
         """``(value, intermediates)``: a reparameterized sample and the noise
         terms that :meth:`log_prob` scores it from."""
-        dtype = jnp.result_type(self.temperature)
-        u = jax.random.uniform(key, self._noise_shape(sample_shape), dtype=dtype,
-                               minval=uniform_low(jnp.finfo(dtype)), maxval=1.0)
+        dtype = jnp.result_type(self._reference)
+        low = uniform_low(jnp.finfo(dtype))
+        u = jax.random.uniform(key, self._noise_shape(sample_shape), dtype=dtype, minval=low,
+                               maxval=1.0)
+        extra = self._extra_noise_shape(sample_shape)
+        if extra is not None:
+            u = (u, jax.random.uniform(jax.random.fold_in(key, 1), extra, dtype=dtype, minval=low,
+                                       maxval=1.0))
         return self._sample(u)
 
     def log_prob(self, value: ArrayLike, intermediates: Optional[tuple] = None) -> jax.Array:
@@ -165,7 +174,7 @@ class RelaxedDistribution(_ArgConstraints, Distribution):
         name = type(self).__name__
         value = _as_array("value", name, value)
         if not jnp.issubdtype(value.dtype, jnp.floating):
-            value = value.astype(jnp.result_type(self.temperature))
+            value = value.astype(jnp.result_type(self._reference))
         check_value_shape(name, jnp.shape(value), self.batch_shape, self.event_shape)
         if not self._validate_args:
             return value, None
@@ -175,6 +184,18 @@ class RelaxedDistribution(_ArgConstraints, Distribution):
                              f"{int(np.sum(~np.asarray(mask)))} of {np.size(mask)} values outside "
                              f"the support")
         return value, mask
+
+    @property
+    def mean(self) -> jax.Array:
+        mean = self._mean()
+        if mean is None:
+            raise NotImplementedError(f"{type(self).__name__} has no closed-form mean")
+        return mean
+
+    def enumerate_support(self, expand: bool = True) -> jax.Array:
+        if not self.has_enumerate_support:
+            raise NotImplementedError(f"{type(self).__name__} does not enumerate its support")
+        return self._enumerate_support(expand)
 
     def score_function(self, value: ArrayLike) -> Optional[jax.Array]:
         """The score-function term of the gradient estimator (the family's

@@ -24,7 +24,7 @@ from numpyro.distributions.transforms import (
 
 from ..core import concrete as _concrete
 from ..core import subset as _subset
-from ..core.supports import BIJECTIONS, NO_BIJECTION, SPECS
+from ..core.supports import BIJECTIONS, DISCRETE, NO_BIJECTION, SPECS
 
 __all__ = ["Spec", "LogSimplexTransform", "LogitSubsetTransform", "SubsetTransform",
            "simplex", "log_simplex", "positive_finite"]
@@ -65,6 +65,7 @@ class Spec(_c.Constraint):
         self.name = name
         self.params = params
         self.event_dim = SPECS[name][1]
+        self.is_discrete = name in DISCRETE
 
     def __call__(self, x):
         return SPECS[self.name][0](jnp.asarray(x), **self.params)
@@ -79,7 +80,8 @@ class Spec(_c.Constraint):
         return t(jnp.zeros(t.inverse_shape(jnp.shape(prototype)), jnp.result_type(prototype)))
 
     def tree_flatten(self):
-        return (), ((), {"name": self.name, "params": self.params, "event_dim": self.event_dim})
+        return (), ((), {"name": self.name, "params": self.params, "event_dim": self.event_dim,
+                         "is_discrete": self.is_discrete})
 
     def eq(self, other, static=False):
         return type(other) is Spec and (other.name, other.params) == (self.name, self.params)

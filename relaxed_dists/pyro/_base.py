@@ -83,12 +83,16 @@ class RelaxedDistribution(TorchDistribution):
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         check_contract(cls, RelaxedDistribution)
+        cls.has_rsample = cls.reparameterized
+        cls.has_enumerate_support = cls.enumerable
 
     # ------------------------------------------------------ family hooks
     def _host_arrays(self, name, temperature, param, given):
         param = _as_tensor(given, name, param)
-        temperature = _as_tensor("temperature", name, temperature)
         dtype = param.dtype if param.is_floating_point() else torch.get_default_dtype()
+        if temperature is None:
+            return None, param.to(dtype)
+        temperature = _as_tensor("temperature", name, temperature)
         if temperature.is_floating_point():
             dtype = torch.promote_types(dtype, temperature.dtype)
         return temperature.to(device=param.device, dtype=dtype), param.to(dtype)
@@ -137,15 +141,50 @@ class RelaxedDistribution(TorchDistribution):
     def rsample(self, sample_shape: torch.Size = torch.Size()) -> torch.Tensor:
         return self.rsample_with_intermediates(sample_shape)[0]
 
+    def sample(self, sample_shape: torch.Size = torch.Size()) -> torch.Tensor:
+        with torch.no_grad():
+            return self._draw(sample_shape)[0]
+
     def rsample_with_intermediates(
         self, sample_shape: torch.Size = torch.Size()
     ) -> tuple[torch.Tensor, Optional[tuple]]:
         """``(value, intermediates)``: a reparameterized sample and the noise
-        terms that :meth:`log_prob` scores it from."""
+        terms that :meth:`log_prob` scores it from (a discrete distribution
+        has no reparameterized sample: ``NotImplementedError``, as in torch;
+        its :meth:`sample_with_intermediates` draws without gradients)."""
+        if not self.has_rsample:
+            raise NotImplementedError(f"{type(self).__name__} is discrete: it has no "
+                                      f"reparameterized sample (use sample)")
+        return self._draw(sample_shape)
+
+    def sample_with_intermediates(
+        self, sample_shape: torch.Size = torch.Size()
+    ) -> tuple[torch.Tensor, Optional[tuple]]:
+        """``(value, intermediates)`` as :meth:`rsample_with_intermediates`,
+        without gradients."""
+        with torch.no_grad():
+            return self._draw(sample_shape)
+
+    def _draw(self, sample_shape):
         with _specialised_shapes():
-            t = self.temperature
+            t = self._reference
             u = draw_uniforms(self._noise_shape(torch.Size(sample_shape)), t.dtype, t.device)
+            extra = self._extra_noise_shape(torch.Size(sample_shape))
+            if extra is not None:
+                u = (u, draw_uniforms(extra, t.dtype, t.device))
             return self._sample(u)
+
+    @property
+    def mean(self) -> torch.Tensor:
+        mean = self._mean()
+        if mean is None:
+            raise NotImplementedError(f"{type(self).__name__} has no closed-form mean")
+        return mean
+
+    def enumerate_support(self, expand: bool = True) -> torch.Tensor:
+        if not self.has_enumerate_support:
+            raise NotImplementedError(f"{type(self).__name__} does not enumerate its support")
+        return self._enumerate_support(expand)
 
     def log_prob(self, value: torch.Tensor, intermediates: Optional[tuple] = None) -> torch.Tensor:
         """The exact log density of ``value`` (base measure: see the class);
@@ -166,7 +205,7 @@ class RelaxedDistribution(TorchDistribution):
         name = type(self).__name__
         value = _as_tensor("value", name, value)
         if not value.is_floating_point():
-            value = value.to(self.temperature.dtype)
+            value = value.to(self._reference.dtype)
         check_value_shape(name, value.shape, self.batch_shape, self.event_shape)
         if self._validate_args and not torch_is_tracing():
             ok = self.support.check(value)
@@ -190,7 +229,8 @@ class RelaxedDistribution(TorchDistribution):
     def expand(self, batch_shape, _instance=None):
         new = self._get_checked_instance(type(self), _instance)
         batch_shape = torch.Size(batch_shape)
-        new.temperature = self.temperature.expand(batch_shape)
+        if "temperature" in self.__dict__:
+            new.temperature = self.temperature.expand(batch_shape)
         for name in ("logits", "probs"):
             if name in self.__dict__:
                 param = self.__dict__[name]

@@ -23,7 +23,7 @@ from torch.distributions.transforms import (
 
 from ..core import concrete as _concrete
 from ..core import subset as _subset
-from ..core.supports import BIJECTIONS, NO_BIJECTION, SPECS
+from ..core.supports import BIJECTIONS, DISCRETE, NO_BIJECTION, SPECS
 
 __all__ = ["Spec", "LogSimplexTransform", "LogitSubsetTransform", "SubsetTransform",
            "simplex", "log_simplex", "positive_finite"]
@@ -45,6 +45,7 @@ class Spec(constraints.Constraint):
         self.name = name
         self.params = params
         self.event_dim = SPECS[name][1]
+        self.is_discrete = name in DISCRETE
         super().__init__()
 
     def check(self, value):
