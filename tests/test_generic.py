@@ -17,6 +17,7 @@ import copy
 import functools
 import inspect
 import io
+import pathlib
 import pickle
 import warnings
 
@@ -31,7 +32,7 @@ import pyro.distributions as pd
 import pytest
 import torch
 from backends import BACKENDS, NumPyro, Pyro
-from cases import BATCH, CASES, IDS, TEMPERATURE, K, make
+from cases import BATCH, CASES, IDS, OWN_FILES, TEMPERATURE, K, make
 from conftest import central_differences
 from numpyro.distributions.batch_util import vmap_over
 
@@ -89,11 +90,14 @@ def relaxed_classes(module, base):
 # ---------------------------------------------------------------- the table
 def test_table_covers_every_class():
     """Every public class of both adapters has a row, so every generic test
-    runs for it."""
+    runs for it, or (a discrete class) a test file of its own."""
     names = {c.name for c in CASES}
-    assert relaxed_classes(rp, pd.TorchDistribution) == names
-    assert relaxed_classes(rn, nd.Distribution) == names
+    assert relaxed_classes(rp, pd.TorchDistribution) == names | set(OWN_FILES)
+    assert relaxed_classes(rn, nd.Distribution) == names | set(OWN_FILES)
     assert len(names) == len(CASES)
+    assert not names & set(OWN_FILES)
+    here = pathlib.Path(__file__).parent
+    assert all((here / f).exists() for f in OWN_FILES.values())
 
 
 @BACKEND

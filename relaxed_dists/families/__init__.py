@@ -9,6 +9,12 @@ and a host adapter are declared in :class:`~relaxed_dists.families.base.Family`.
 from .base import Family
 from .binary import BinaryConcrete, LogitBinaryConcrete
 from .concrete import ExpGumbelSoftmax, GumbelSoftmax
+from .discrete import (
+    BernoulliStraightThrough,
+    OneHotCategoricalStraightThrough,
+    Subset,
+    SubsetStraightThrough,
+)
 from .mhot import ExpRelaxedMHot, RelaxedMHot
 from .subset import LogitRelaxedSubset, RelaxedSubset
 
@@ -22,4 +28,8 @@ __all__ = [
     "ExpRelaxedMHot",
     "RelaxedSubset",
     "LogitRelaxedSubset",
+    "Subset",
+    "OneHotCategoricalStraightThrough",
+    "BernoulliStraightThrough",
+    "SubsetStraightThrough",
 ]

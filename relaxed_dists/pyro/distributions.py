@@ -7,7 +7,9 @@ from .. import families
 from ._base import RelaxedDistribution
 
 __all__ = ["GumbelSoftmax", "ExpGumbelSoftmax", "BinaryConcrete", "LogitBinaryConcrete",
-           "RelaxedMHot", "ExpRelaxedMHot", "RelaxedSubset", "LogitRelaxedSubset"]
+           "RelaxedMHot", "ExpRelaxedMHot", "RelaxedSubset", "LogitRelaxedSubset",
+           "Subset", "OneHotCategoricalStraightThrough", "BernoulliStraightThrough",
+           "SubsetStraightThrough"]
 
 
 class GumbelSoftmax(families.GumbelSoftmax, RelaxedDistribution):
@@ -40,3 +42,19 @@ class RelaxedSubset(families.RelaxedSubset, RelaxedDistribution):
 
 class LogitRelaxedSubset(families.LogitRelaxedSubset, RelaxedDistribution):
     __doc__ = families.LogitRelaxedSubset.__doc__
+
+
+class Subset(families.Subset, RelaxedDistribution):
+    __doc__ = families.Subset.__doc__
+
+
+class OneHotCategoricalStraightThrough(families.OneHotCategoricalStraightThrough, RelaxedDistribution):
+    __doc__ = families.OneHotCategoricalStraightThrough.__doc__
+
+
+class BernoulliStraightThrough(families.BernoulliStraightThrough, RelaxedDistribution):
+    __doc__ = families.BernoulliStraightThrough.__doc__
+
+
+class SubsetStraightThrough(families.SubsetStraightThrough, RelaxedDistribution):
+    __doc__ = families.SubsetStraightThrough.__doc__
