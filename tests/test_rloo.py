@@ -184,3 +184,63 @@ def test_num_particles_must_be_an_integer_of_at_least_two(bad):
     for cls in (rp.RLOOTrace_ELBO, rn.RLOOTrace_ELBO):
         with pytest.raises(ValueError, match="num_particles"):
             cls(bad)
+
+
+# ----------------------------------- a latent outside every plate, data in one
+XS = np.random.default_rng(7).normal(size=(12, 4))
+YS = XS[:, 0] + XS[:, 2] + 0.5 * np.random.default_rng(8).normal(size=12)
+SUBSET_LOGITS = np.array([0.2, -0.3, 0.4, 0.0])
+
+
+def exact_subset_grad(logits):
+    """Exact ELBO gradient of the Subset(2 of 4) problem, by enumeration of
+    the 6 sets."""
+    th = torch.tensor(logits, requires_grad=True)
+    sets = rp.Subset(2, logits=torch.zeros(4, dtype=torch.float64)).enumerate_support()
+    x, y = torch.tensor(XS), torch.tensor(YS)
+    log_p = (pd.Normal((x * sets.unsqueeze(-2)).sum(-1), 0.5).log_prob(y).sum(-1)
+             + rp.Subset(2, logits=torch.zeros(4, dtype=torch.float64)).log_prob(sets))
+    log_q = rp.Subset(2, logits=th).log_prob(sets)
+    (grad,) = torch.autograd.grad((log_q.exp() * (log_p - log_q)).sum(), th)
+    return grad.numpy()
+
+
+def test_a_latent_outside_every_plate_with_data_in_a_plate_is_unbiased_in_both_backends():
+    """The cost of a site outside every plate sums the observations' plate
+    away: in NumPyro it must not broadcast against the particles (which gave
+    a zero gradient before), in Pyro it must follow the particle dim."""
+    exact = -exact_subset_grad(SUBSET_LOGITS)  # the gradient of the loss
+
+    def pmodel():
+        mask = pyro.sample("mask", rp.Subset(2, logits=torch.zeros(4, dtype=torch.float64)))
+        with pyro.plate("data", 12, dim=-1):
+            pyro.sample("y", pd.Normal((torch.tensor(XS) * mask).sum(-1), 0.5), obs=torch.tensor(YS))
+
+    th = torch.tensor(SUBSET_LOGITS, requires_grad=True)
+
+    def pguide():
+        pyro.sample("mask", rp.Subset(2, logits=th))
+
+    elbo = rp.RLOOTrace_ELBO(8, max_plate_nesting=2)
+    pyro.set_rng_seed(0)
+    grads = np.stack([torch.autograd.grad(elbo.differentiable_loss(pmodel, pguide), th)[0].numpy()
+                      for _ in range(300)])
+    z = (grads.mean(0) - exact) / (grads.std(0, ddof=1) / np.sqrt(len(grads)))
+    assert np.all(np.abs(z) < 4), z
+    assert np.linalg.norm(grads.mean(0)) > 0.5 * np.linalg.norm(exact)
+
+    def nmodel():
+        mask = numpyro.sample("mask", rn.Subset(2, logits=jnp.zeros(4)))
+        with numpyro.plate("data", 12):
+            numpyro.sample("y", nd.Normal(jnp.asarray(XS) @ mask, 0.5), obs=jnp.asarray(YS))
+
+    def nguide():
+        numpyro.sample("mask", rn.Subset(2, logits=numpyro.param("th", jnp.zeros(4))))
+
+    loss = rn.RLOOTrace_ELBO(8)
+    grad = jax.jit(jax.vmap(jax.grad(lambda p, key: loss.loss(key, p, nmodel, nguide)), (None, 0)))
+    grads = np.asarray(grad({"th": jnp.asarray(SUBSET_LOGITS)},
+                            jax.random.split(jax.random.PRNGKey(0), 300))["th"])
+    z = (grads.mean(0) - exact) / (grads.std(0, ddof=1) / np.sqrt(len(grads)))
+    assert np.all(np.abs(z) < 4), z
+    assert np.linalg.norm(grads.mean(0)) > 0.5 * np.linalg.norm(exact)

@@ -42,16 +42,20 @@ def _score_function(fn, value):
     return None if score is None else score(value)
 
 
-def _sum_to(term, term_frames, site_frames):
+def _sum_to(term, term_frames, site_frames, ndim):
     """Sum the detached cost ``term`` over every dim that is not a plate
-    shared with the scored site (keeping dims, so it broadcasts against the
-    site's score): Rao-Blackwellisation over independent plate elements, as
-    Pyro's ``MultiFrameTensor.sum_to``."""
+    shared with the scored site, as Pyro's ``MultiFrameTensor.sum_to``
+    (Rao-Blackwellisation over independent plate elements), shaped to
+    broadcast against the site's score of ``ndim`` dims: the shared plate
+    dims in place, every other dim summed (and dropped where it lies left
+    of the score's dims, so that the cost never adds a dim to the score's)."""
     shared = {f.name for f in site_frames}
     keep = {f.dim for f in term_frames if f.name in shared}
     nd = jnp.ndim(term)
     axes = tuple(a for a in range(nd) if a - nd not in keep)
-    return jnp.sum(term, axis=axes, keepdims=True) if axes else term
+    out = jnp.sum(term, axis=axes, keepdims=True) if axes else term
+    extra = jnp.ndim(out) - ndim
+    return jnp.reshape(out, jnp.shape(out)[extra:]) if extra > 0 else out
 
 
 def _particle(key, param_map, model, guide, args, kwargs):
@@ -85,7 +89,7 @@ def _particle(key, param_map, model, guide, args, kwargs):
         if site.get("mask") is not None:
             sf = jnp.where(site["mask"], sf, 0.0)
         frames = site["cond_indep_stack"]
-        costs.append(sum(_sum_to(stop_gradient(t), f, frames) for f, t in terms))
+        costs.append(sum(_sum_to(stop_gradient(t), f, frames, jnp.ndim(sf)) for f, t in terms))
         scores.append(sf)
     return elbo, costs, scores
 
@@ -127,6 +131,8 @@ class RLOOTrace_ELBO(Trace_ELBO):
     """
 
     _min_particles = 2
+    #: Discrete latent sites are scored (NumPyro's ``SVI`` warns otherwise).
+    can_infer_discrete = True
 
     def __init__(self, num_particles=2):
         if isinstance(num_particles, bool) or not isinstance(num_particles, int) or (
