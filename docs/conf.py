@@ -98,10 +98,15 @@ def _shapes_and_support(app, what, name, obj, options, lines):
     from relaxed_dists.core.supports import SPECS as specs
 
     static = {"m": 2} if "m" in obj.static_args else {}
+    tempered = "temperature" in obj.param_names
+    temperature = {"temperature": 0.5} if tempered else {}
     # An instance says what its support is (the m-hot one depends on ``distinct``).
-    support_name = obj(0.5, logits=[0.0] * 5 if obj.category_dim else 0.0, **static).support_name
+    support_name = obj(logits=[0.0] * 5 if obj.category_dim else 0.0, **temperature,
+                       **static).support_name
     k = " + (k,)" if obj.category_dim else ""
-    example = dict(temperature=(2, 1), logits=(3, 5) if obj.category_dim else (3,), **static)
+    example = dict(logits=(3, 5) if obj.category_dim else (3,), **static)
+    if tempered:
+        example = dict(temperature=(2, 1), **example)
     batch, event = obj.infer_shapes(**example)
     call = ", ".join(f"{key}={value!r}" for key, value in example.items())
     _, event_dim, expected = specs[support_name]
@@ -109,9 +114,11 @@ def _shapes_and_support(app, what, name, obj, options, lines):
     # "sum to m = {m}" reads "sum to m" with the argument left symbolic
     expected = re.sub(r"(\w+) = \{\1\}", r"\1", expected)
     expected = expected.format(**{key: key for key in obj.static_args})
+    shapes = (f"``temperature`` of shape ``T`` and ``probs`` / ``logits`` of shape ``P{k}`` give "
+              f"the batch shape ``T`` and ``P`` broadcast" if tempered else
+              f"``probs`` / ``logits`` of shape ``P{k}`` give the batch shape ``P``")
     added = [
-        f":Shapes: ``temperature`` of shape ``T`` and ``probs`` / ``logits`` of shape "
-        f"``P{k}`` give the batch shape ``T`` and ``P`` broadcast; for example "
+        f":Shapes: {shapes}; for example "
         f"``infer_shapes({call})`` is batch ``{tuple(batch)}``, event ``{tuple(event)}``.",
         f":Support: ``Spec({support_name!r}{params})`` (event dim {event_dim}): {expected}.",
     ]

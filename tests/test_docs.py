@@ -31,7 +31,7 @@ SNIPPETS = DOCS / "snippets"
 PAGES = [
     "index", "quickstart", "which_relaxation", "stable_twins", "examples", "gumbel_softmax",
     "binary_concrete", "relaxed_mhot", "relaxed_subset", "api_pyro", "api_numpyro", "api_core",
-    "api_families",
+    "api_families", "discrete_latents", "which_estimator",
 ]
 # Figures quoted in the pages (float64), recomputed by the tests below.
 INCLUSION_M2 = "[0.9266, 0.6957, 0.2747, 0.1030]"
@@ -252,3 +252,16 @@ def test_quoted_inclusion_probabilities():
     for d, quoted, page in cases:
         assert quoted in (DOCS / f"{page}.rst").read_text(), (page, quoted)
         np.testing.assert_allclose(d.inclusion_probs.numpy(), json.loads(quoted), atol=5e-5)
+
+
+@pytest.mark.parametrize("backend", ["pyro", "numpyro"])
+def test_which_estimator_snippets_find_the_two_features(backend):
+    """Both discrete estimators of the page recover the exact posterior's two
+    features (features 1 and 4; the enumerated posterior puts its mass there)."""
+    g = run_snippet(f"which_estimator_{backend}.py")
+    exact = np.asarray(g["exact"])
+    assert exact[[1, 4]].min() > 0.99 and np.delete(exact, [1, 4]).max() < 0.01, exact
+    for name in ("rloo", "st"):
+        fitted = np.asarray(g[name])
+        np.testing.assert_allclose(fitted.sum(), 2.0, atol=1e-6)
+        assert fitted[[1, 4]].min() > 0.9 and np.delete(fitted, [1, 4]).max() < 0.1, (name, fitted)

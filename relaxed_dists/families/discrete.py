@@ -61,7 +61,7 @@ _SUBSET_DOC = r"""A set of ``m`` of ``k`` categories drawn without replacement w
     at cost :math:`O(k + 200\, m)` per value. ``mean`` is the exact vector of
     inclusion probabilities (the same quadrature; it sums to ``m``).
     ``enumerate_support`` lists all ``C(k, m)`` masks when there are at most
-    :data:`~relaxed_dists.families.discrete.ENUMERATION_CAP` of them (so
+    ``ENUMERATION_CAP = 100_000`` of them (``relaxed_dists.families.discrete``) (so
     ``TraceEnum_ELBO`` / ``funsor`` enumeration can marginalise a small
     subset exactly) and raises ``ValueError`` above it.
 

@@ -129,6 +129,8 @@ class RelaxedMHot(_MHot):
 
 RelaxedMHot.__doc__ = r"""The m-hot relaxation of the source note: m relaxed one-hot rows
     whose maximum relaxes a set of m categories drawn without replacement.
+    **Fit it with RLOOTrace_ELBO**: with ``distinct=True`` NumPyro's own
+    ``Trace_ELBO`` gives biased gradients for it (see *Gradients* below).
 
     The value is the selector matrix :math:`V = [x_1; \dots; x_m]`, shape
     ``batch + (m, k)``: each row a Gumbel-softmax (Concrete) point of the
@@ -173,8 +175,10 @@ class ExpRelaxedMHot(_MHot):
 
 
 ExpRelaxedMHot.__doc__ = r"""The m-hot relaxation in log space (the stable twin of
-    :class:`RelaxedMHot`): the same distribution with every row a point of the
-    log-simplex, :math:`v_j = \log x_j = \mathrm{log\_softmax}(y_j/\tau)`,
+    :class:`RelaxedMHot`). **Fit it with RLOOTrace_ELBO**: with
+    ``distinct=True`` NumPyro's own ``Trace_ELBO`` gives biased gradients for
+    it (see *Gradients* below). The same distribution with every row a point
+    of the log-simplex, :math:`v_j = \log x_j = \mathrm{log\_softmax}(y_j/\tau)`,
     finite at any temperature in float32. ``mhot(value)`` returns
     :math:`S = \exp(\max_j v_j)`.
 
