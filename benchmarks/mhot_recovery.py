@@ -5,14 +5,17 @@ same number of SVI steps and of model evaluations per step, in both
 backends.
 
     python3 benchmarks/mhot_recovery.py [--steps 300] [--seeds 3] [--particles 4]
+        [--subset-particles 4] [--temperature 0.1] [--backends pyro numpyro]
+        [--kinds subset mhot mhot-plain]
 
 The task: ``n = 100`` rows of ``k = 200`` standard normal features, ``y = X b
 + e`` with ``b_i = 0.5`` on 10 planted features; the model gates
 coefficients ``beta ~ Normal(0, 1)`` by a relaxed 10-of-200 mask at
-temperature 0.1 (uniform prior logits), noise scale 1 known. The guide:
+temperature 0.1 (``--temperature``; uniform prior logits), noise scale 1 known. The guide:
 the same relaxation with learnt logits, mean-field Normal ``beta``. Reported:
 how many planted features are among the guide's 10 largest logits, and the
-number of NaN losses.
+number of NaN losses. ``--particles`` sets the m-hot runs' particles,
+``--subset-particles`` (default: the same) the subset's.
 """
 
 import argparse
@@ -33,7 +36,7 @@ def data(seed):
     return X, y, set(planted.tolist())
 
 
-def run_pyro(kind, X, y, steps, particles, seed):
+def run_pyro(kind, X, y, steps, particles, seed, temperature=TAU):
     import pyro
     import pyro.distributions as dist
     import torch
@@ -42,7 +45,7 @@ def run_pyro(kind, X, y, steps, particles, seed):
     import relaxed_dists.pyro as rp
 
     X, y = torch.as_tensor(X), torch.as_tensor(y)
-    tau = torch.tensor(TAU)
+    tau = torch.tensor(temperature)
 
     def mask(logits):
         if kind.startswith("mhot"):
@@ -73,7 +76,7 @@ def run_pyro(kind, X, y, steps, particles, seed):
     return pyro.param("logits").detach().numpy(), losses
 
 
-def run_numpyro(kind, X, y, steps, particles, seed):
+def run_numpyro(kind, X, y, steps, particles, seed, temperature=TAU):
     import jax
     import jax.numpy as jnp
     import numpyro
@@ -86,9 +89,10 @@ def run_numpyro(kind, X, y, steps, particles, seed):
 
     def mask(logits):
         if kind.startswith("mhot"):
-            fn = rn.ExpRelaxedMHot(TAU, M, logits=logits)
+            fn = rn.ExpRelaxedMHot(temperature, M, logits=logits)
             return fn.mhot(numpyro.sample("S", fn))
-        return jax.nn.sigmoid(numpyro.sample("S", rn.LogitRelaxedSubset(TAU, float(M), logits=logits)))
+        z = numpyro.sample("S", rn.LogitRelaxedSubset(temperature, float(M), logits=logits))
+        return jax.nn.sigmoid(z)
 
     def model():
         S = mask(jnp.zeros(K))
@@ -110,28 +114,35 @@ def run_numpyro(kind, X, y, steps, particles, seed):
 
 
 def main():
+    kinds = {"subset": "LogitRelaxedSubset + Trace_ELBO",
+             "mhot": "ExpRelaxedMHot + RLOOTrace_ELBO",
+             "mhot-plain": "ExpRelaxedMHot, no baseline"}
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--particles", type=int, default=4)
+    p.add_argument("--subset-particles", type=int, default=None)
+    p.add_argument("--temperature", type=float, default=TAU)
+    p.add_argument("--backends", nargs="+", choices=("pyro", "numpyro"), default=["pyro", "numpyro"])
+    p.add_argument("--kinds", nargs="+", choices=tuple(kinds), default=list(kinds))
     args = p.parse_args()
-    print(f"k = {K}, m = {M}, n = {N}, temperature {TAU}, {args.steps} steps, "
-          f"{args.particles} particles, Adam({LR}), float32")
-    for backend, run in (("pyro", run_pyro), ("numpyro", run_numpyro)):
-        for kind in ("subset", "mhot", "mhot-plain"):
+    subset_particles = args.particles if args.subset_particles is None else args.subset_particles
+    print(f"k = {K}, m = {M}, n = {N}, temperature {args.temperature}, {args.steps} steps, "
+          f"{args.particles} particles (subset {subset_particles}), Adam({LR}), float32")
+    runs = {"pyro": run_pyro, "numpyro": run_numpyro}
+    for backend in args.backends:
+        for kind in args.kinds:
+            particles = subset_particles if kind == "subset" else args.particles
             found, nans, t0 = [], 0, time.perf_counter()
             for seed in range(args.seeds):
                 X, y, planted = data(seed)
-                logits, losses = run(kind, X, y, args.steps, args.particles, seed)
+                logits, losses = runs[backend](kind, X, y, args.steps, particles, seed,
+                                               args.temperature)
                 top = set(np.argsort(-logits)[:M].tolist())
                 found.append(len(top & planted))
                 nans += int(np.sum(~np.isfinite(np.asarray(losses))))
-            name = {"subset": "LogitRelaxedSubset + Trace_ELBO",
-                    "mhot": "ExpRelaxedMHot + RLOOTrace_ELBO",
-                    "mhot-plain": "ExpRelaxedMHot, no baseline"}[kind]
-            print(f"{backend:8s} {name:34s} planted found {found} (of {M}), non-finite losses {nans}, "
-                  f"{time.perf_counter() - t0:.0f} s")
-
+            print(f"{backend:8s} {kinds[kind]:34s} {particles:5d} particles: planted found {found} "
+                  f"(of {M}), non-finite losses {nans}, {time.perf_counter() - t0:.0f} s", flush=True)
 
 if __name__ == "__main__":
     main()
