@@ -28,6 +28,7 @@ import operator
 import array_api_compat
 import numpy as np
 
+from . import checks
 from ._namespace import array_namespace, is_jax, is_torch, stop_gradient
 from .noise import gumbel
 from .special import log_softmax, logsumexp
@@ -412,33 +413,16 @@ def is_k_hot(x, m):
     return xp.all(is_binary(x), axis=-1) & (xp.sum(x, axis=-1) == m)
 
 
-def count_logits(x, m):
-    """Logit vectors (entries real or ``-inf``, which masks a category; no
-    NaN or ``+inf``) with at least ``m`` finite."""
-    xp = array_namespace(x)
-    ok = xp.all((x == x) & (x < math.inf), axis=-1)
-    return ok & (xp.sum(xp.astype(xp.isfinite(x), xp.int32), axis=-1) >= m)
-
-
-def count_probs(x, m):
-    """Probability vectors (entries >= 0, a 0 masks its category, summing to
-    1 within ``max(1e-6, 16 eps sqrt(k))``) with at least ``m`` positive."""
-    from .checks import on_simplex
-
-    xp = array_namespace(x)
-    return on_simplex(x, 1e-6) & (xp.sum(xp.astype(x > 0, xp.int32), axis=-1) >= m)
-
-
 #: The discrete supports and the parameters of :class:`Subset` (see
 #: :data:`relaxed_dists.core.supports.SPECS`).
 SPECS = {
     "binary": (is_binary, 0, "exact 0s and 1s"),
     "one_hot": (is_one_hot, 1, "one-hot vectors (exact 0s and one exact 1)"),
     "k_hot": (is_k_hot, 1, "{m}-hot vectors (exact 0s and exactly m = {m} exact 1s)"),
-    "count_logits": (count_logits, 1,
+    "count_logits": (checks.category_logits, 1,
                      "vectors of real numbers or -inf (no NaN, no +inf; -inf masks a category), "
                      "at least m = {m} of them finite"),
-    "count_probs": (count_probs, 1,
+    "count_probs": (checks.category_probs, 1,
                     "probability vectors (entries >= 0 summing to 1 within max(1e-6, 16 eps "
                     "sqrt(k)); a 0 masks its category), at least m = {m} of them positive"),
 }
