@@ -16,6 +16,12 @@ SPECS = {**checks.SPECS, **mhot.SPECS, **subset.SPECS, **hard_limit.SPECS}
 #: The discrete supports (the constraints' ``is_discrete``): no bijection,
 #: and AutoGuides leave such sites to enumeration or refuse them.
 DISCRETE = frozenset({"binary", "one_hot", "k_hot"})
+# The same values as the support of a straight-through class: hard, but the
+# sample is reparameterized (its gradient is the estimator's), so the site
+# is not a discrete latent for the host (no enumeration, no "discrete latent"
+# warning from NumPyro's SVI), as Pyro's own straight-through classes are not.
+for _name in sorted(DISCRETE):
+    SPECS["straight_through_" + _name] = SPECS[_name]
 # The m-hot rows with distinct argmaxes (``distinct=True``): checked as rows
 # of the simplex (the density is 0 where argmaxes repeat), but with no
 # bijection from unconstrained space (see NO_BIJECTION).
@@ -32,8 +38,14 @@ _NO_MHOT_GUIDE = (
     "fully reparameterized, with bijections), distinct=False, or a hand-written guide with the "
     "same class (with RLOOTrace_ELBO)"
 )
+_NO_ST_GUIDE = (
+    "a straight-through value is hard (exact 0s and 1s), so no bijection from unconstrained "
+    "space covers it and an AutoGuide cannot fit a straight-through site; write the guide with "
+    "the straight-through class itself (learnt logits), or relax the site"
+)
 #: name -> why it has no bijection (``biject_to`` raises ``ValueError`` with it).
-NO_BIJECTION = {"distinct_simplex_rows": _NO_MHOT_GUIDE, "distinct_log_simplex_rows": _NO_MHOT_GUIDE}
+NO_BIJECTION = {"distinct_simplex_rows": _NO_MHOT_GUIDE, "distinct_log_simplex_rows": _NO_MHOT_GUIDE,
+                **{"straight_through_" + n: _NO_ST_GUIDE for n in DISCRETE}}
 
 #: name -> kind of bijection onto it from unconstrained space (AutoGuides):
 #: ``"identity"`` (and ``"identity_vector"`` over one event dim), ``"exp"``,

@@ -250,7 +250,7 @@ class OneHotCategoricalStraightThrough(_StraightThrough):
 """ + _ESTIMATORS_DOC + """    :param validate_args: check arguments and values (``ValueError`` on
         failure).
 """ + _ST_REFS
-    support_name = "one_hot"
+    support_name = "straight_through_one_hot"
     _kind = "categorical"
 
     def _sample(self, u):
@@ -276,7 +276,7 @@ class BernoulliStraightThrough(_StraightThrough):
         failure).
 """ + _ST_REFS
     category_dim = False
-    support_name = "binary"
+    support_name = "straight_through_binary"
     _kind = "bernoulli"
 
     def _sample(self, u):
@@ -321,7 +321,7 @@ class SubsetStraightThrough(_StraightThrough):
        relaxations. IJCAI 2019.
 """
     static_args = ("m", "estimator")
-    support_name = "k_hot"
+    support_name = "straight_through_k_hot"
     support_args = ("m",)
     _kind = "subset"
 
