@@ -17,7 +17,7 @@ a value is a point mass: its ``log_prob`` is 0 at the forced value and
 import math
 
 from ._namespace import array_namespace, finfo, host_any
-from .special import log_sigmoid, sigmoid
+from .special import log_sigmoid, noise_matches_value, sigmoid, sub_scaled
 
 __all__ = ["mask", "boundary", "rsample", "rsample_logit", "log_prob", "logit_log_prob",
            "rsample_parts", "rsample_logit_parts", "log_prob_parts", "logit_log_prob_parts"]
@@ -83,17 +83,20 @@ def logit_log_prob(logits, temperature, value):
     which equals the textbook form :math:`\log\tau + a - 2\,\mathrm{softplus}(a)`
     but is :math:`-\infty`, not NaN, at :math:`z = \pm\infty`. Where the
     logit forces the value (:func:`mask`), 0 at the forced
-    :math:`\pm\infty` and :math:`-\infty` elsewhere.
+    :math:`\pm\infty` and :math:`-\infty` elsewhere. At its own samples
+    ``a`` is a logistic variate while :math:`\mathrm{logit}\,p` may be
+    large: the difference is computed by
+    :func:`relaxed_dists.core.special.sub_scaled`, accurate in float32.
     """
     xp = array_namespace(logits, temperature, value)
     l, low, high = mask(logits, temperature)
     if host_any(low | high) is False:
-        a = l - temperature * value
+        a = sub_scaled(l, temperature, value)
         return xp.log(temperature) + log_sigmoid(a) + log_sigmoid(-a)
     # Double where: the forced entries' infinite values never reach the
     # arithmetic (no NaN gradients from the branch not taken).
     z = xp.where(low | high, xp.zeros_like(value), value)
-    a = l - temperature * z
+    a = sub_scaled(l, temperature, z)
     out = xp.log(temperature) + log_sigmoid(a) + log_sigmoid(-a)
     return _forced(value, low, high, -math.inf, math.inf, out)
 
@@ -177,7 +180,13 @@ def rsample_parts(logits, temperature, u):
 
 def logit_log_prob_parts(logits, temperature, value, parts):
     """:func:`logit_log_prob` at the sample ``value`` of
-    :func:`rsample_logit_parts` that came with ``parts``."""
+    :func:`rsample_logit_parts` that came with ``parts``: in float64 from
+    the noise, in float32 :func:`logit_log_prob` of ``value`` itself (the
+    rounding of a float32 ``z`` moves ``a`` by about
+    ``eps |logit p|``, 1e-3 for logits of 10 000, away from the noise's
+    value; see :func:`relaxed_dists.core.special.noise_matches_value`)."""
+    if not noise_matches_value(value):
+        return logit_log_prob(logits, temperature, value)
     xp = array_namespace(logits, temperature, value)
     out = xp.log(temperature) + (parts[0] + parts[1])
     _, low, high = mask(logits, temperature)

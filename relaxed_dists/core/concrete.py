@@ -10,7 +10,15 @@ logits, so they need no normalisation.
 import math
 
 from ._namespace import array_namespace, finfo, host_any, quiet_nonfinite, stop_gradient
-from .special import lgamma_count, log_softmax, logsumexp, softmax
+from .special import (
+    difference_error,
+    lgamma_count,
+    log_softmax,
+    logsumexp,
+    noise_matches_value,
+    softmax,
+    sub_scaled,
+)
 
 __all__ = [
     "shift",
@@ -29,6 +37,7 @@ __all__ = [
     "rsample_log_parts",
     "log_prob_parts",
     "exp_log_prob_parts",
+    "exp_log_prob_noise",
 ]
 
 #: Headroom against gradient overflow (see :func:`log_prob`): a coordinate
@@ -43,13 +52,28 @@ __all__ = [
 _GRAD_HEADROOM = 16.0
 
 
-def shift(logits):
-    """The logits minus their largest finite entry (per vector; no gradient
-    flows through the shift): at most 0, ``-inf`` where they were ``-inf``."""
+def _top(logits):
+    """The largest finite logit of each vector (0 if none), stopped."""
     xp = array_namespace(logits)
     finite = xp.isfinite(logits)
     top = xp.max(xp.where(finite, logits, xp.full_like(logits, -math.inf)), axis=-1, keepdims=True)
-    return logits - stop_gradient(xp.where(xp.isfinite(top), top, xp.zeros_like(top)))
+    return stop_gradient(xp.where(xp.isfinite(top), top, xp.zeros_like(top)))
+
+
+def shift(logits):
+    """The logits minus their largest finite entry (per vector; no gradient
+    flows through the shift): at most 0, ``-inf`` where they were ``-inf``."""
+    return logits - _top(logits)
+
+
+def _shift_error(logits, l, masked):
+    """The rounding error of :func:`mask`'s shifted logits ``l``:
+    ``logits - top = l + err`` exactly (0 at the masked categories), for
+    :func:`relaxed_dists.core.special.sub_scaled`."""
+    xp = array_namespace(logits, l)
+    zero = xp.zeros_like(l)
+    err = difference_error(xp.where(masked, zero, logits), _top(logits), l)
+    return xp.where(masked, zero, err)
 
 
 def mask(logits, temperature):
@@ -149,21 +173,42 @@ def exp_log_prob(logits, temperature, value):
     gives the density's limit there, :math:`-\infty`. Never NaN on the
     support.
 
+    **float32.** At a sample, :math:`\log p - \tau v` is a Gumbel variate
+    plus a constant while :math:`\log p` may be -10 000: the difference is
+    computed by :func:`relaxed_dists.core.special.sub_scaled`, with the
+    rounding of the shift of the logits added back, so that a float32
+    sample scores as its float64 cast does (1e-5 relative at logits
+    spread over 10 000, where the plain difference is off by 1e-3).
+
     :param value: points of the log-simplex (``logsumexp(value) == 0``),
         shape ``sample + batch + (k,)``.
     """
+    return _exp_terms(logits, temperature, value)[0]
+
+
+def _exp_terms(logits, temperature, value):
+    """``(out, const, a, ls)``: :func:`exp_log_prob` and its parts, for
+    :func:`relaxed_dists.core.mhot.exp_log_prob`: ``out = const + sum(ls)``
+    (``-inf`` where the value is off the face or a remaining coordinate is
+    ``-inf``), ``a = l - tau v`` (``-inf`` at the masked categories) and
+    ``ls`` its ``log_softmax`` (0 at the masked categories)."""
     xp = array_namespace(logits, temperature, value)
     k = value.shape[-1]
     l, masked = mask(logits, temperature)
     tau = xp.expand_dims(temperature, axis=-1)
+    # l - tau v cancels at own samples (|l| large, the difference a Gumbel
+    # variate): sub_scaled keeps float32 accurate there.
+    err = _shift_error(logits, l, masked)
     if host_any(masked) is False:
         # No mask: the plain formula, unless a coordinate is -inf or so
         # negative that tau * v overflows (it shows up as a NaN, inf - inf).
         with quiet_nonfinite():
-            fast = (math.lgamma(k) + (k - 1) * xp.log(temperature)
-                    + xp.sum(log_softmax(l - tau * value, axis=-1), axis=-1))
+            a = sub_scaled(l, tau, value, err)
+            ls = log_softmax(a, axis=-1)
+            const = math.lgamma(k) + (k - 1) * xp.log(temperature)
+            fast = const + xp.sum(ls, axis=-1)
         if host_any(xp.isnan(fast)) is False:
-            return fast
+            return fast, const, a, ls
     # `far`: a remaining coordinate at -inf, or so negative that tau * v
     # overflows; `off`: mass on a masked category. Both give -inf; their
     # coordinates are replaced before the arithmetic (double where: no NaN
@@ -173,12 +218,12 @@ def exp_log_prob(logits, temperature, value):
     off = masked & (value != -math.inf)
     drop = masked | far
     v = xp.where(drop, xp.zeros_like(value), value)
-    a = xp.where(masked, xp.full_like(v, -math.inf), l - tau * v)
-    ls = log_softmax(a, axis=-1)
+    a = xp.where(masked, xp.full_like(v, -math.inf), sub_scaled(l, tau, v, err))
+    ls = xp.where(masked, xp.zeros_like(a), log_softmax(a, axis=-1))
     n = _live_count(masked, value)
-    out = (lgamma_count(n, k) + (n - 1) * xp.log(temperature)
-           + xp.sum(xp.where(masked, xp.zeros_like(ls), ls), axis=-1))
-    return xp.where(xp.any(off | far, axis=-1), xp.full_like(out, -math.inf), out)
+    const = lgamma_count(n, k) + (n - 1) * xp.log(temperature)
+    out = const + xp.sum(ls, axis=-1)
+    return xp.where(xp.any(off | far, axis=-1), xp.full_like(out, -math.inf), out), const, a, ls
 
 
 def log_prob_log(logits, temperature, log_x):
@@ -335,15 +380,29 @@ def rsample_log_parts(logits, temperature, u):
 
 def exp_log_prob_parts(logits, temperature, value, parts):
     """:func:`exp_log_prob` at the sample ``value`` of
-    :func:`rsample_log_parts` that came with ``parts`` (two sums, over the
-    remaining categories where some are masked)."""
-    xp = array_namespace(logits, temperature, value)
-    k = value.shape[-1]
+    :func:`rsample_log_parts` that came with ``parts``: in float64 from the
+    noise (:func:`exp_log_prob_noise`, two sums); in float32 from ``value``
+    (:func:`exp_log_prob`), as the rounding of a float32 sample moves its
+    density away from that of the noise by up to ``eps |log p|`` per
+    coordinate (1e-3 relative at logits spread over 10 000), while
+    :func:`exp_log_prob` is the density of the value itself."""
+    if not noise_matches_value(value):
+        return exp_log_prob(logits, temperature, value)
+    return exp_log_prob_noise(logits, temperature, parts)
+
+
+def exp_log_prob_noise(logits, temperature, parts):
+    """The ExpConcrete log density from the noise ``parts = (G, E)`` of
+    :func:`gumbel_parts` that made a sample (two sums, over the remaining
+    categories where some are masked): :func:`exp_log_prob` at that sample
+    in exact arithmetic."""
+    xp = array_namespace(logits, temperature, parts[0])
+    k = parts[0].shape[-1]
     _, masked = mask(logits, temperature)
     if host_any(masked) is False:
         return math.lgamma(k) + (k - 1) * xp.log(temperature) + noise_log_softmax_sum(parts)
     g, e = parts
-    n = _live_count(masked, value)
+    n = _live_count(masked, g)
     noise = (-xp.sum(xp.where(masked, xp.zeros_like(g), g), axis=-1)
              - n * xp.log(xp.sum(xp.where(masked, xp.zeros_like(e), e), axis=-1)))
     return lgamma_count(n, k) + (n - 1) * xp.log(temperature) + noise
@@ -351,9 +410,11 @@ def exp_log_prob_parts(logits, temperature, value, parts):
 
 def log_prob_parts(logits, temperature, value, parts):
     r""":func:`log_prob` at the sample ``value`` of :func:`rsample_parts` that
-    came with ``parts``: :func:`exp_log_prob_parts` minus
-    :math:`\sum_i \log x_i`; ``None`` where a category is masked or a
-    coordinate is on the boundary (below :func:`boundary`; then
+    came with ``parts``: :func:`exp_log_prob_noise` minus
+    :math:`\sum_i \log x_i` (from the noise in every dtype: a float32 ``x``
+    rounds relatively, which moves :math:`\log x` by only ``eps``); ``None``
+    where a category is masked or a coordinate is on the boundary (below
+    :func:`boundary`; then
     :func:`log_prob` gives the limit there), or where that cannot be asked
     for free (see ``host_any``)."""
     xp = array_namespace(logits, temperature, value)
@@ -363,4 +424,4 @@ def log_prob_parts(logits, temperature, value, parts):
     low = boundary(temperature, value.shape[-1], value)
     if host_any(xp.min(value, axis=-1) < low) is not False:
         return None
-    return exp_log_prob_parts(logits, temperature, value, parts) - xp.sum(xp.log(value), axis=-1)
+    return exp_log_prob_noise(logits, temperature, parts) - xp.sum(xp.log(value), axis=-1)

@@ -194,10 +194,16 @@ def rsample_log(logits, temperature, u, distinct=True):
     return log_softmax(_scaled(logits, temperature, u, distinct), axis=-1)
 
 
-def _log_remaining(logits, value):
+def _log_remaining(logits, value, lead=False):
     """Per row ``j``: ``log(1 - sum_{l<j} p_{a_l})`` (shape ``... + (m,)``)
     and whether ``a_j`` repeats an earlier argmax (same shape), with
-    ``a_j = argmax value[..., j, :]``."""
+    ``a_j = argmax value[..., j, :]``, and the one-hot argmaxes. With
+    ``lead``, the first is ``None`` and a fourth is ``l_{a_j}`` minus it
+    (``l`` the logits shifted by their largest, as in
+    :func:`relaxed_dists.core.concrete.mask`), computed without its
+    cancellation as ``-logsumexp_{i left}(logits_i - logits_{a_j}) +
+    logsumexp(l)`` (both terms are about ``l_{a_j}`` when ``a_j`` is far
+    less likely than an earlier argmax)."""
     xp = array_namespace(logits, value)
     k = value.shape[-1]
     hot = _one_hot(xp.argmax(value, axis=-1), k, value)
@@ -214,10 +220,20 @@ def _log_remaining(logits, value):
     # full mass stands in, so that no logsumexp runs over -inf alone.
     empty = xp.all(masked == -math.inf, axis=-1, keepdims=True)
     masked = xp.where(empty, lg, masked)
-    # log of the remaining mass, as a difference of two logsumexps: exact
-    # zero for the first row, accurate when the used mass is close to 1.
-    log_rest = logsumexp(masked, axis=-1) - logsumexp(lg, axis=-1)
-    return log_rest, repeat, hot
+    if not lead:
+        # log of the remaining mass, as a difference of two logsumexps: exact
+        # zero for the first row, accurate when the used mass is close to 1.
+        log_rest = logsumexp(masked, axis=-1) - logsumexp(lg, axis=-1)
+        return log_rest, repeat, hot
+    # The logits relative to the argmax's (one rounding each; the argmax's
+    # -inf, whose row is -inf anyway, replaced by 0), over the categories
+    # left: the argmax is one of them unless it repeats (then none is used).
+    raw = xp.expand_dims(logits, axis=-2) + xp.zeros_like(value)
+    at = xp.sum(xp.where(hot, raw, xp.zeros_like(raw)), axis=-1, keepdims=True)
+    at = xp.where(at > -math.inf, at, xp.zeros_like(at))
+    rel = xp.where(masked == -math.inf, masked, raw - at)
+    lse_all = xp.expand_dims(logsumexp(concrete.shift(logits), axis=-1), axis=-1)
+    return None, repeat, hot, lse_all - logsumexp(rel, axis=-1)
 
 
 def _total(per_row):
@@ -284,13 +300,33 @@ def exp_log_prob(logits, temperature, value, distinct=True):
     w.r.t. the product over rows of Lebesgue measure on the log-ratios
     :math:`v_{j,i} - v_{j,k}` (of the remaining categories where some are
     masked, as in :func:`log_prob`); finite at own samples at any
-    temperature.
+    temperature. Where an argmax is far less likely than an earlier one
+    (logits spread over thousands), its row's ExpConcrete term and the
+    remaining mass are both about its logit and cancel; the difference is
+    assembled from terms of order 1, so float32 stays accurate there.
     """
     xp = array_namespace(logits, temperature, value)
-    per_row = concrete.exp_log_prob(
-        xp.expand_dims(logits, axis=-2), xp.expand_dims(temperature, axis=-1), value
-    )
-    return _finish(per_row, logits, value, distinct)
+    tau = xp.expand_dims(temperature, axis=-1)
+    per_row, const, a, ls = concrete._exp_terms(xp.expand_dims(logits, axis=-2), tau, value)
+    if not distinct:
+        return _total(per_row)
+    # At an argmax far less likely than an earlier one, the argmax's term of
+    # the ExpConcrete density, ls[a_j] = l[a_j] - tau v[a_j] - logsumexp(a),
+    # and log(remaining mass) are both about l[a_j] (-7000 at logits spread
+    # over 10 000) and cancel: their difference is assembled from terms of
+    # order 1 (`lead`: l[a_j] - log(remaining mass), without cancellation).
+    _, repeat, hot, lead = _log_remaining(logits, value, lead=True)
+    others = xp.sum(xp.where(hot, xp.zeros_like(ls), ls), axis=-1)
+    v_top = xp.max(value, axis=-1)  # the argmax's coordinate, in [-log k, 0] on the support
+    # logsumexp(a) = a_i - ls_i at the largest a_i (both of order 1; no
+    # second pass of exp; masked categories, whose a is -inf, never match)
+    a_top = xp.max(a, axis=-1, keepdims=True)
+    ls_top = xp.max(xp.where(a == a_top, ls, xp.full_like(ls, -math.inf)), axis=-1)
+    lse = a_top[..., 0] - ls_top
+    head = lead - tau * v_top - lse
+    rows = xp.where(per_row > -math.inf, const + others + head, per_row)
+    out = _total(rows)
+    return xp.where(xp.any(repeat, axis=-1), xp.full_like(out, -math.inf), out)
 
 
 def order_log_prob(logits, value, distinct=True):

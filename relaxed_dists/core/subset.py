@@ -111,7 +111,15 @@ from ._namespace import (
     quiet_nonfinite,
     stop_gradient,
 )
-from .special import log_sigmoid, log_softmax, logsumexp, sigmoid
+from .special import (
+    difference_error,
+    log_sigmoid,
+    log_softmax,
+    logsumexp,
+    noise_matches_value,
+    sigmoid,
+    sub_scaled,
+)
 
 __all__ = [
     "subset_logits",
@@ -136,6 +144,9 @@ __all__ = [
     "on_logit_subset",
     "SPECS",
 ]
+
+#: float32 machine epsilon: the rounding the subset checks always allow.
+_EPS_FLOAT32 = float(np.finfo(np.float32).eps)
 
 #: The bisection coordinate is ``asinh(t / (_PHI tau))``: linear within a
 #: few temperatures of 0, logarithmic beyond.
@@ -832,23 +843,40 @@ def logit_log_prob(logits, temperature, value):
     differences, where every masked entry of ``z`` is ``-inf`` (else
     ``-inf``). An unmasked entry that is not finite is the limit of the
     density there, ``-inf``. Never NaN.
+
+    At its own samples ``logits - tau z`` is a Gumbel variate plus the
+    threshold, while the logits and the threshold may be 10 000: the
+    difference is computed by :func:`relaxed_dists.core.special.sub_scaled`
+    (with the rounding error of the shift, and centred), accurate in
+    float32.
     """
     xp = array_namespace(logits, temperature, value)
     k = value.shape[-1]
     shifted = _shifted(logits)
     tau = xp.expand_dims(temperature, axis=-1)
-    if host_any(~(shifted > -math.inf)) is False:
+    keep = shifted > -math.inf
+    zero = xp.zeros_like(shifted)
+    l = xp.where(keep, shifted, zero)  # masked: replaced (no -inf in the arithmetic)
+    # The rounding error of the shift, `logits - top = shifted + err`, in the
+    # rows shifted by their largest logit (those whose largest shifted logit
+    # is 0: all but rows spanning more than the dtype's range, which get none).
+    top = xp.max(xp.where(keep, stop_gradient(logits), _full(xp, l, -math.inf)), axis=-1, keepdims=True)
+    by_top = keep & (xp.max(xp.where(keep, shifted, _full(xp, l, -math.inf)), axis=-1, keepdims=True) == 0)
+    err = difference_error(xp.where(by_top, logits, zero), xp.where(by_top, top, zero), l)
+    err = xp.where(by_top, err, zero)
+    if host_any(~keep) is False:
         # Fast path (eager, nothing masked): a non-finite z shows up as a NaN
         # (+inf - +inf) or as -inf, the limit.
         with quiet_nonfinite():
             fast = (math.lgamma(k) + (k - 1) * xp.log(temperature)
-                    + xp.sum(log_softmax(shifted - tau * value, axis=-1), axis=-1))
+                    + xp.sum(log_softmax(sub_scaled(l, tau, value, err, centre=True), axis=-1),
+                             axis=-1))
         if host_any(xp.isnan(fast)) is False:
             return fast
-    keep = shifted > -math.inf
     finite = xp.isfinite(value)
-    a = xp.where(keep, shifted - tau * xp.where(finite, value, xp.zeros_like(value)),
-                 _full(xp, value, -math.inf))
+    a = sub_scaled(l, tau, xp.where(finite, value, xp.zeros_like(value)), err, centre=True,
+                   live=keep & finite)
+    a = xp.where(keep, a, _full(xp, value, -math.inf))
     kk, lgamma_kk = _count(keep, value)
     lse = logsumexp(a, axis=-1)
     some = kk > 0
@@ -956,7 +984,7 @@ def _noise_log_prob(logits, temperature, value, parts):
     xp = array_namespace(logits, temperature, value)
     shifted = _shifted(logits)
     if not _may_mask(shifted, temperature):
-        return concrete.exp_log_prob_parts(logits, temperature, value, parts)
+        return concrete.exp_log_prob_noise(logits, temperature, parts)
     keep = shifted > -math.inf
     g, e = parts
     kk, lgamma_kk = _count(keep, value)
@@ -970,10 +998,15 @@ def _noise_log_prob(logits, temperature, value, parts):
 
 def logit_log_prob_parts(logits, temperature, value, parts):
     """:func:`logit_log_prob` at the sample ``value`` of
-    :func:`rsample_logit_parts` that came with ``parts``: as
-    ``logits - tau z = -G + t``, it is the ExpConcrete density from the
-    noise (:func:`.concrete.exp_log_prob_parts`), over the unmasked
-    categories."""
+    :func:`rsample_logit_parts` that came with ``parts``: in float64, as
+    ``logits - tau z = -G + t``, the ExpConcrete density from the noise
+    (:func:`.concrete.exp_log_prob_noise`), over the unmasked categories; in
+    float32 :func:`logit_log_prob` of ``value`` itself, as the rounding of a
+    float32 ``z`` moves ``tau z`` by about ``eps |logits|`` (1e-3 for logits
+    spread over 10 000) away from the noise's value (see
+    :func:`relaxed_dists.core.special.noise_matches_value`)."""
+    if not noise_matches_value(value):
+        return logit_log_prob(logits, temperature, value)
     return _noise_log_prob(logits, temperature, value, parts)
 
 
@@ -1028,9 +1061,15 @@ def subset_tolerance(x, m):
     :math:`q_i` is not negligible. The largest error measured on own samples
     (float32 and float64, ``k`` from 2 to 10 000, temperatures 1e-4 to 1e3,
     logit spreads up to the dtype's range) is a small fraction of this bound
-    (``tests/test_subset_domain.py``)."""
+    (``tests/test_subset_domain.py``).
+
+    By meaning, not by dtype: ``eps`` is never below float32's (the least
+    precise dtype the adapters sample in), so a float32 sample cast to
+    float64 still passes the float64 check, as in
+    :func:`relaxed_dists.core.checks.simplex_tolerance`."""
     k = x.shape[-1]
-    return float(finfo(x).eps) * (64 * (float(m) + math.sqrt(k)) + 1024)
+    eps = max(float(finfo(x).eps), _EPS_FLOAT32)
+    return eps * (64 * (float(m) + math.sqrt(k)) + 1024)
 
 
 def on_subset(x, m):

@@ -196,7 +196,8 @@ class Family:
 
     def _log_prob_from(self, value, intermediates):
         """:meth:`_log_prob` at a ``value`` returned by :meth:`_sample` with
-        ``intermediates``: the same number from the noise, or ``None`` where
+        ``intermediates``: the same number (from the noise where that is exact
+        to the dtype), or ``None`` where
         the general formula must run (a boundary value, or a check that
         cannot be asked for free)."""
         return None

@@ -156,7 +156,9 @@ class RelaxedDistribution(_ArgConstraints, Distribution):
     def log_prob(self, value: ArrayLike, intermediates: Optional[tuple] = None) -> jax.Array:
         """The exact log density of ``value`` (base measure: see the class);
         with the ``intermediates`` that came with ``value`` from
-        ``sample_with_intermediates``, the same number from the noise."""
+        ``sample_with_intermediates``, the same number, from the noise where that
+        is exact (in float32 the log-space classes score the value itself: the
+        density of the rounded value, not of the noise)."""
         value, mask = self._check_value(value)
         out = None
         if intermediates is not None:

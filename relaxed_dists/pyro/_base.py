@@ -189,7 +189,9 @@ class RelaxedDistribution(TorchDistribution):
     def log_prob(self, value: torch.Tensor, intermediates: Optional[tuple] = None) -> torch.Tensor:
         """The exact log density of ``value`` (base measure: see the class);
         with the ``intermediates`` that came with ``value`` from
-        :meth:`rsample_with_intermediates`, the same number from the noise."""
+        :meth:`rsample_with_intermediates`, the same number, from the noise where that
+        is exact (in float32 the log-space classes score the value itself: the
+        density of the rounded value, not of the noise)."""
         with _specialised_shapes():
             value = self._check_value(value)
             if intermediates is not None:
