@@ -65,6 +65,29 @@ def _specialised_shapes():
         yield
 
 
+def _mean(self) -> torch.Tensor:
+    """The mean (exact; see the class)."""
+    return self._mean()
+
+
+def _enumerate_support(self, expand: bool = True) -> torch.Tensor:
+    """Every value of the support, shape ``(n,) + batch_shape + event_shape``
+    (``(n,) + (1,) * len(batch_shape) + event_shape`` unless ``expand``)."""
+    return self._enumerate_support(expand)
+
+
+def _install_discrete_members(cls):
+    """``mean`` where the family has one, ``enumerate_support`` where it
+    enumerates: set on those classes only, so that the others keep the host's
+    (which raise ``NotImplementedError``) and their docs do not list them."""
+    from ..families.base import Family
+
+    if cls._mean is not Family._mean and "mean" not in vars(cls):
+        cls.mean = property(_mean)
+    if cls.enumerable and "enumerate_support" not in vars(cls):
+        cls.enumerate_support = _enumerate_support
+
+
 class RelaxedDistribution(TorchDistribution):
     """Base of the Pyro classes: a ``TorchDistribution`` whose body is a
     family of :mod:`relaxed_dists.families` (the first base of each class).
@@ -85,6 +108,7 @@ class RelaxedDistribution(TorchDistribution):
         check_contract(cls, RelaxedDistribution)
         cls.has_rsample = cls.reparameterized
         cls.has_enumerate_support = cls.enumerable
+        _install_discrete_members(cls)
 
     # ------------------------------------------------------ family hooks
     def _host_arrays(self, name, temperature, param, given):
@@ -174,17 +198,6 @@ class RelaxedDistribution(TorchDistribution):
                 u = (u, draw_uniforms(extra, t.dtype, t.device))
             return self._sample(u)
 
-    @property
-    def mean(self) -> torch.Tensor:
-        mean = self._mean()
-        if mean is None:
-            raise NotImplementedError(f"{type(self).__name__} has no closed-form mean")
-        return mean
-
-    def enumerate_support(self, expand: bool = True) -> torch.Tensor:
-        if not self.has_enumerate_support:
-            raise NotImplementedError(f"{type(self).__name__} does not enumerate its support")
-        return self._enumerate_support(expand)
 
     def log_prob(self, value: torch.Tensor, intermediates: Optional[tuple] = None) -> torch.Tensor:
         """The exact log density of ``value`` (base measure: see the class);
