@@ -29,8 +29,7 @@ import array_api_compat
 import numpy as np
 
 from . import checks
-from ._namespace import array_namespace, is_jax, is_torch, stop_gradient
-from .noise import gumbel
+from ._namespace import array_namespace, host_any, is_jax, is_torch, stop_gradient
 from .special import log_softmax, logsumexp
 
 __all__ = ["inclusion_probs", "subset_log_prob", "top_m", "sample_subset", "set_members",
@@ -48,9 +47,20 @@ _X_LO, _X_HI = -_TAIL, math.log(_TAIL)
 #: arrival probability of 1 to float precision, as the unclamped one does;
 #: the clamp keeps ``exp`` finite in float32 (and its gradient not NaN).
 _LOG_RATE_MAX = 60.0
-#: Fixed iteration counts (no data-dependent loops: jit-friendly).
-_MODE_STEPS = 24
+#: Fixed iteration counts (no data-dependent loops: jit-friendly). The mode
+#: of :func:`_subset_window` converges monotonically and quadratically from
+#: ``u = 1`` (measured: 6 steps leave it within a relative 1e-5 over 2000
+#: random sets, k up to 1000, logit scales 0.01 to 20; 8 to rounding).
+_MODE_STEPS = 7
 _WINDOW_STEPS = 8
+#: Below float64 the set-probability integrand is cut at ``exp(-18)`` of its
+#: peak (1.5e-8, under float32 rounding) and :func:`subset_log_prob_members`
+#: takes 56 nodes by default (measured: at most 1.1e-8 from the float64
+#: result in log P, over 400 random sets); float64 keeps e^-40 and 200.
+_TAIL_32, _NODES_32 = 18.0, 56
+#: Members per partial product in :func:`subset_log_prob_members`: each
+#: factor lies in ``[1 - 1/e, 1]``, so 128 of them stay above 1e-26.
+_CHUNK = 128
 
 
 @functools.lru_cache(maxsize=None)
@@ -156,15 +166,9 @@ def _log1mexp_of_log(la):
     return xp.where(small, la + xp.log(ratio), xp.log(-xp.expm1(-a_big)))
 
 
-def _phi(a):
-    """``phi(a) = a / (e^a - 1)`` and ``a phi'(a) = phi(a) (1 - a / (1 - e^-a))``,
-    without overflow, with the limits 1 and 0 at ``a = 0``."""
-    xp = array_namespace(a)
-    pos = a > 0
-    a_s = xp.where(pos, a, xp.ones_like(a))
-    a_over = a_s / -xp.expm1(-a_s)  # a / (1 - e^-a)
-    phi = xp.where(pos, a_over * xp.exp(-a_s), xp.ones_like(a))
-    return phi, xp.where(pos, phi * (1 - a_over), xp.zeros_like(a))
+def _wide(x):
+    """Whether ``x`` is float64 (or wider): the float64 tails and node counts."""
+    return float(array_namespace(x).finfo(x.dtype).eps) < 1e-10
 
 
 def _subset_window(log_rate, mask, num_nodes):
@@ -172,28 +176,35 @@ def _subset_window(log_rate, mask, num_nodes):
     around the peak of the log-concave integrand of :func:`subset_log_prob`,
     :math:`h(x) = x - e^x + \sum_{i \in A} \log(1 - e^{-r_i e^x})`.
 
-    The mode solves :math:`h'(x) = 1 - u + \sum_A \phi(r_i u) = 0`
-    (:math:`\phi(a) = a/(e^a - 1)`), which lies in :math:`u \in [1, |A| + 1]`;
-    safeguarded Newton (bracketed, bisection fallback). Bounds from concavity
-    (``S`` decreasing): :math:`h(x^*) - h(x^* + d) \ge u^*(e^d - 1 - d)` and
-    :math:`h(x^*) - h(x^* - d) \ge u^*(d - 1 + e^{-d})`; the window ends where
-    these reach ``_TAIL``. All without gradients (the nodes only place the
-    quadrature; the integral does not depend on them).
+    The mode solves :math:`F(u) = u - 1 - \sum_A \phi(r_i u) = 0`
+    (:math:`h'(x) = -F(e^x)`, :math:`\phi(a) = a/(e^a - 1)`). ``F`` is
+    increasing with :math:`F' \ge 1` and concave (:math:`\phi` is convex), and
+    :math:`F(1) \le 0`: Newton from ``u = 1`` climbs monotonically onto the
+    root, quadratically once near it (:data:`_MODE_STEPS` steps), and any
+    ``u`` is within :math:`|F(u)|` of it. Bounds from concavity (``S``
+    decreasing), with :math:`u^* \ge u_-`, the low end of that bracket:
+    :math:`h(x^*) - h(x^* + d) \ge u_-(e^d - 1 - d)` and
+    :math:`h(x^*) - h(x^* - d) \ge u_-(d - 1 + e^{-d})`; the window ends where
+    these reach the tail (``_TAIL``; ``_TAIL_32`` below float64), beyond
+    the bracket. All without gradients (the nodes only place the quadrature;
+    the integral does not depend on them).
     """
     xp = array_namespace(log_rate)
     fmask = xp.astype(mask, log_rate.dtype)
-    lo = xp.zeros_like(log_rate[..., 0])
-    hi = xp.log(xp.sum(fmask, axis=-1) + 1)
-    x = hi / 2
-    for _ in range(_MODE_STEPS):
-        u = xp.exp(x)
-        phi, a_dphi = _phi(xp.exp(log_rate + x[..., None]))
-        g = 1 - u + xp.sum(phi * fmask, axis=-1)
-        dg = -u + xp.sum(a_dphi * fmask, axis=-1)  # <= -u < 0
-        lo, hi = xp.where(g > 0, x, lo), xp.where(g > 0, hi, x)
-        newton = x - g / dg
-        x = xp.where((newton > lo) & (newton < hi), newton, (lo + hi) / 2)
-    c = _TAIL / xp.exp(x)  # c <= _TAIL since u* >= 1
+    tail = _TAIL if _wide(log_rate) else _TAIL_32
+    tiny = float(xp.finfo(log_rate.dtype).smallest_normal)
+    rate = xp.exp(log_rate)
+    u = xp.ones_like(log_rate[..., 0])
+    with np.errstate(over="ignore"):
+        for _ in range(_MODE_STEPS):
+            a = xp.clip(rate * u[..., None], min=tiny)  # a = 0 would give 0/0
+            phi = a / xp.expm1(a)  # 0 where expm1 overflows
+            f = u - 1 - xp.sum(phi * fmask, axis=-1)
+            df = 1 - xp.sum(phi * (1 - a - phi) * fmask, axis=-1) / u  # a phi'(a) = phi (1 - a - phi)
+            last, gap = u, xp.abs(f)
+            u = u - f / df
+    u_lo = xp.maximum(last - gap, xp.ones_like(last))
+    c = tail / u_lo  # c <= tail since u* >= 1
     # Right end: e^d - 1 - d = c. Start right of the root (e^d - 1 - d >=
     # d^2/2, and >= c at log(1 + 2c) once c >= 1.26): Newton then decreases
     # monotonically onto the root of this convex increasing function.
@@ -206,10 +217,11 @@ def _subset_window(log_rate, mask, num_nodes):
     d_lo = xp.where(3 * c <= 1, xp.sqrt(3 * c), c + 1)
     for _ in range(_WINDOW_STEPS):
         d_lo = d_lo - (d_lo + xp.expm1(-d_lo) - c) / -xp.expm1(-d_lo)
+    start = xp.log(u_lo) - d_lo
+    width = xp.log(last + gap) + d_hi - start
     t, w = _legendre(num_nodes)
     t, w = _constant(xp, (t + 1) / 2, log_rate), _constant(xp, w / 2, log_rate)
-    width = (d_lo + d_hi)[..., None]
-    return (x - d_lo)[..., None] + t * width, w * width
+    return start[..., None] + t * width[..., None], w * width[..., None]
 
 
 def subset_log_prob(logits, mask, num_nodes=200):
@@ -267,16 +279,23 @@ def subset_log_prob(logits, mask, num_nodes=200):
 # ------------------------------------------------------- the hard subset
 def top_m(keys, m):
     """The ``m`` largest entries of ``keys`` along the last axis and their
-    indices, largest first (``torch.topk`` / ``jax.lax.top_k`` where the
-    backend has one, a sort elsewhere). ``m`` is a static integer."""
+    indices, largest first; where entries tie at the ``m``-th place, those
+    of lower index are taken, as by a stable sort (``torch.topk`` /
+    ``jax.lax.top_k`` where the backend has one, a sort elsewhere). ``m`` is
+    a static integer."""
     xp = array_namespace(keys)
+    k = keys.shape[-1]
     if is_torch(xp):
-        values, idx = keys.topk(m, dim=-1)
-        return values, idx
-    if is_jax(xp):
+        # torch.topk takes tied entries in no set order: one more entry tells
+        # (on the host) whether the m-th largest value ties with one left
+        # out; only then does the stable sort below decide.
+        values, idx = keys.topk(min(m + 1, k), dim=-1)
+        if m == k or host_any(values[..., m] == values[..., m - 1]) is False:
+            return values[..., :m], idx[..., :m]
+    elif is_jax(xp):
         import jax
 
-        return jax.lax.top_k(keys, m)
+        return jax.lax.top_k(keys, m)  # ties: the lower index first
     idx = xp.argsort(keys, axis=-1, descending=True, stable=True)[..., :m]
     return xp.take_along_axis(keys, idx, axis=-1), idx
 
@@ -299,7 +318,8 @@ def sample_subset(logits, m, u):
         ones) and the chosen indices, shape ``sample + batch + (m,)``, in
         the order drawn.
     """
-    keys = stop_gradient(logits) + gumbel(u)
+    xp = array_namespace(logits, u)
+    keys = stop_gradient(logits) - xp.log(-xp.log(u))  # logits + G, bitwise
     _, members = top_m(keys, m)
     return scatter_ones(members, keys.shape[-1], u), members
 
@@ -327,48 +347,101 @@ def set_members(value, m):
     return top_m(value, m)[1]
 
 
-def subset_log_prob_members(logits, value, members, num_nodes=200):
+def subset_log_prob_members(logits, value, members, num_nodes=None):
     r""":func:`subset_log_prob` of the set ``A`` given both as its k-hot mask
     ``value`` and its ``m`` member indices ``members`` (shape ``... + (m,)``,
     from :func:`set_members` or :func:`sample_subset`; both broadcast with
     the batch of ``logits``): cost :math:`O(k + \text{num\_nodes} \cdot m)`
-    instead of :math:`O(\text{num\_nodes} \cdot k)`.
+    instead of :math:`O(\text{num\_nodes} \cdot k)`. ``num_nodes``: 200 in
+    float64 (relative error about 1e-13), 56 below (the window cut at
+    e^-18 of the peak; within 1.1e-8 of the float64 result, measured).
 
     The rates :math:`r_i = p_i / p_{\bar A}` are formed from the logits
     directly, :math:`\log r_i = \ell_i - \mathrm{logsumexp}_{j \notin A}
     \ell_j`, never through ``log_softmax``: at logit spreads near the range
     of float32 the normalised log-probabilities overflow to :math:`-\infty`,
-    and a set of probability near 1 would read as impossible."""
+    and a set of probability near 1 would read as impossible. Where the host
+    can tell for free that no logit is :math:`-\infty` (torch, JAX outside a
+    trace), the sum outside ``A`` runs over the logits with the members' set
+    to :math:`-\infty` (a scatter), and ``value`` is not read.
+
+    At each node :math:`u = e^x` each member contributes
+    :math:`\log(1 - e^{-a})`, :math:`a = r_i u`, written as
+    :math:`\min(\log a, 0) + \log f(a)` with
+    :math:`f(a) = (1 - e^{-a}) / \min(a, 1) \in [1 - 1/e, 1]`: one ``expm1``
+    per member and node, and the :math:`\log f` summed as the logarithm of
+    partial products (exact for any :math:`\log a`, also where ``a`` would
+    underflow)."""
     xp = array_namespace(logits, value)
     k, m = logits.shape[-1], members.shape[-1]
+    if num_nodes is None:
+        num_nodes = 200 if _wide(logits) else _NODES_32
     shape = tuple(np.broadcast_shapes(tuple(members.shape[:-1]), tuple(logits.shape[:-1]),
                                       tuple(value.shape[:-1])))
     lg = xp.broadcast_to(logits, shape + (k,))
-    value = xp.broadcast_to(value, shape + (k,))
     members = xp.broadcast_to(members, shape + (m,))
     l_a = xp.take_along_axis(lg, members, axis=-1)  # (..., m)
-    dead = l_a == -math.inf
-    impossible = xp.any(dead, axis=-1)
-    l_a = xp.where(dead, xp.zeros_like(l_a), l_a)
-    # log of the (unnormalised) mass outside A. Where A holds every item
-    # left, P(A) = 1; the sum then runs over the live items only to stay
-    # finite (an all -inf row has NaN gradients), and is unused.
-    inside = value > 0.5
-    dead_k = lg == -math.inf
-    full = xp.all(inside | dead_k, axis=-1)
-    row = xp.where(inside, xp.full_like(lg, -math.inf), lg)
-    row = xp.where(full[..., None], xp.where(dead_k, xp.zeros_like(lg), lg), row)
-    log_rest = logsumexp(row, axis=-1)
+    n = math.prod(shape)
+    if (m < k and n > 0 and (is_torch(xp) or is_jax(xp))
+            and host_any(xp.min(stop_gradient(lg)) == -math.inf) is False):
+        # No masked item (asked for free, on the host): no member is dead and
+        # A is never every item left; the mass outside A is the sum over the
+        # logits with the members' set to -inf (a scatter, not a pass of
+        # wheres over the mask).
+        impossible = full = xp.zeros(shape, dtype=xp.bool, device=array_api_compat.device(lg))
+        if is_torch(xp):
+            outside = lg.scatter(-1, members, -math.inf)
+        else:
+            import jax.numpy as jnp
+
+            outside = jnp.put_along_axis(lg, members, -math.inf, axis=-1, inplace=False)
+        log_rest = logsumexp(outside, axis=-1)
+    else:
+        dead = l_a == -math.inf
+        impossible = xp.any(dead, axis=-1)
+        l_a = xp.where(dead, xp.zeros_like(l_a), l_a)
+        # log of the (unnormalised) mass outside A. Where A holds every item
+        # left, P(A) = 1; the sum then runs over the live items only to stay
+        # finite (an all -inf row has NaN gradients), and is unused.
+        inside = xp.broadcast_to(value, shape + (k,)) > 0.5
+        dead_k = lg == -math.inf
+        full = xp.all(inside | dead_k, axis=-1)
+        row = xp.where(inside, xp.full_like(lg, -math.inf), lg)
+        row = xp.where(full[..., None], xp.where(dead_k, xp.zeros_like(lg), lg), row)
+        log_rest = logsumexp(row, axis=-1)
     log_rate = xp.clip(l_a - log_rest[..., None], max=_LOG_RATE_MAX)
     # A rate that underflows to 0 (float32 logits whose difference is beyond
     # its range) makes P(A) vanish below the float range: -inf, computed on a
     # safe stand-in so that gradients stay finite (0) there.
-    vanished = xp.any(log_rate == -math.inf, axis=-1)
-    impossible = impossible | vanished
-    log_rate = xp.where(log_rate == -math.inf, xp.zeros_like(log_rate), log_rate)
+    vanished = log_rate == -math.inf
+    if host_any(vanished) is not False:
+        impossible = impossible | xp.any(vanished, axis=-1)
+        log_rate = xp.where(vanished, xp.zeros_like(log_rate), log_rate)
     x, w = _subset_window(stop_gradient(log_rate), xp.ones_like(l_a, dtype=xp.bool), num_nodes)
-    la = xp.expand_dims(log_rate, axis=-2) + x[..., None]
-    log_p = logsumexp(xp.log(w) + x - xp.exp(x) + xp.sum(_log1mexp_of_log(la), axis=-1), axis=-1)
+    # log(1 - e^-a) = min(log a, 0) + log f(a). In f, a rate below e^-60
+    # counts as e^-60: f = 1 - a/2 + ... is then 1 to any float precision,
+    # min(log a, 0) carries the exact rate, and a (the nodes have u >= e^-41)
+    # stays a normal float, never 0/0.
+
+    def log_integral(log_rate, x, w):  # rows (n, m), nodes (n, V) -> (n,)
+        log_r = xp.expand_dims(log_rate, axis=-1)  # members before nodes
+        low = xp.sum(xp.clip(log_r + xp.expand_dims(x, axis=-2), max=0.0), axis=-2)
+        neg_rate = -xp.exp(xp.clip(log_r, min=-_LOG_RATE_MAX))
+        neg_a = neg_rate * xp.expand_dims(xp.exp(x), axis=-2)
+        f = xp.expm1(neg_a) / xp.clip(neg_a, min=-1.0)
+        for i in range(0, m, _CHUNK):
+            low = low + xp.log(xp.prod(f[..., i:i + _CHUNK, :], axis=-2))
+        return logsumexp(xp.log(w) + x - xp.exp(x) + low, axis=-1)
+
+    log_rate, x, w = (xp.reshape(a, (n, a.shape[-1])) for a in (log_rate, x, w))
+    # Eager torch allocates every (rows, m, V) temporary: a few rows at a
+    # time keep them small (about 2^18 entries) and in cache.
+    step = max(n, 1)
+    if is_torch(xp):
+        step = max(1, min(n, 2**18 // (m * num_nodes)))
+    parts = [log_integral(log_rate[i:i + step], x[i:i + step], w[i:i + step])
+             for i in range(0, max(n, 1), step)]
+    log_p = xp.reshape(parts[0] if len(parts) == 1 else xp.concat(parts, axis=0), shape)
     # A probability; rounding must not push a near-certain set above 1.
     log_p = xp.where(full, xp.zeros_like(log_p), xp.minimum(log_p, xp.zeros_like(log_p)))
     return xp.where(impossible, xp.full_like(log_p, -math.inf), log_p)

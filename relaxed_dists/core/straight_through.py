@@ -17,13 +17,14 @@ under torch autograd and ``jax.grad`` / ``jit`` / ``vmap``, and the same
 uniforms give the same values and gradients on both.
 
 Where the wanted backward is not the Jacobian of a simple function
-(ReinMax), the surrogate is a sum of terms
-:math:`T(p, d) = p \odot (d - \langle p, d\rangle)` with ``p`` stopped and
-:math:`d = \ell - \mathrm{sg}(\ell)` (exactly 0 in value, Jacobian the
-identity; 0 at masked logits, where :math:`-\infty - (-\infty)` would be
-NaN): :math:`\partial T/\partial \ell = \mathrm{diag}(p) - p p^\top`, so any
-combination of such matrices is the Jacobian of an exact zero, at
-:math:`O(k)` cost.
+(ReinMax), the surrogate is a sum of zero-valued terms whose Jacobians add
+up to it: :math:`T(p, d) = p \odot (d - \langle p, d\rangle)` with ``p``
+stopped and :math:`d = \ell - \mathrm{sg}(\ell)` (exactly 0 in value,
+Jacobian the identity; 0 at masked logits, where :math:`-\infty -
+(-\infty)` would be NaN) has :math:`\partial T/\partial \ell =
+\mathrm{diag}(p) - p p^\top`, as has :math:`q - \mathrm{sg}(q)`,
+:math:`q = \mathrm{softmax}(\ell)` with :math:`p = q`; so any combination of
+such matrices is the Jacobian of an exact zero, at :math:`O(k)` cost.
 
 **Noise layout.** The adapters draw the uniforms; :func:`noise_shape`
 gives their trailing shape, after ``sample + batch``:
@@ -69,10 +70,10 @@ import numbers
 import numpy as np
 from array_api_compat import device as _device
 
-from . import hard_limit, mhot
+from . import hard_limit
 from . import subset as _subset
-from ._namespace import array_namespace, host_any, stop_gradient
-from .noise import gumbel, logistic
+from ._namespace import array_namespace, host_any, is_jax, is_torch, stop_gradient
+from .noise import logistic
 from .special import log_sigmoid, log_softmax, sigmoid, softmax
 
 __all__ = [
@@ -149,6 +150,34 @@ def _rows(u, event_ndim, need_ndim, name):
 
 
 # ------------------------------------------------------------------ helpers
+# Speed: every estimator runs a fast path when the host can say for free
+# (``host_any``: NumPy, torch on the CPU, JAX outside a trace) that no entry
+# needs the masked / overflow handling; the check is one reduction (a sum,
+# finite exactly when every entry is) rather than a boolean array, which
+# costs several times an arithmetic pass in torch. Inside a trace the
+# general path runs; it gives the same values and gradients.
+def _known_finite(x):
+    """Whether the host knows for free that every entry of ``x`` is finite:
+    ``False`` if one may not be (or the sum overflows, or inside a trace);
+    the caller's general path is right in every case."""
+    xp = array_namespace(x)
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = xp.sum(x)
+    return host_any(~xp.isfinite(total)) is False
+
+
+def _softmax(x):
+    """Softmax over the last axis. torch's kernel is several times slower
+    than ``exp(x - max) / sum`` (its gradient included) below 16 entries;
+    there it is written out (the maximum stopped: the result does not depend
+    on it), elsewhere :func:`relaxed_dists.core.special.softmax`."""
+    xp = array_namespace(x)
+    if is_torch(xp) and x.shape[-1] < 16:
+        e = xp.exp(x - stop_gradient(xp.max(x, axis=-1, keepdims=True)))
+        return e / xp.sum(e, axis=-1, keepdims=True)
+    return softmax(x, axis=-1)
+
+
 def _scaled(y, tau):
     """``y / tau`` (``tau`` broadcast against ``y``), ``-inf`` where ``y`` is
     ``-inf`` (a masked category) or the division overflows to ``-inf`` (a
@@ -158,6 +187,8 @@ def _scaled(y, tau):
     xp = array_namespace(y, tau)
     with np.errstate(over="ignore"):
         scaled = y / tau
+    if _known_finite(scaled):
+        return scaled
     out = scaled == -math.inf
     if host_any(out) is False:
         return scaled
@@ -172,6 +203,8 @@ def _sigmoid_scaled(z, tau):
     xp = array_namespace(z, tau)
     with np.errstate(over="ignore"):
         scaled = z / tau
+    if _known_finite(scaled):
+        return sigmoid(scaled)
     over = xp.isinf(scaled)
     if host_any(over) is False:
         return sigmoid(scaled)
@@ -179,27 +212,37 @@ def _sigmoid_scaled(z, tau):
     return xp.where(over, xp.astype(z > 0, z.dtype), sigmoid(z0 / tau))
 
 
+def _argmax(y):
+    """``argmax(y, axis=-1)`` (the first index of the maximum). Under JAX as
+    the smallest index where ``y`` equals its maximum: two plain reductions,
+    which XLA vectorises on the CPU, while its argmax (a reduction over value
+    and index pairs) runs several times slower, and slower still with the
+    noise transform fused into it."""
+    xp = array_namespace(y)
+    if not is_jax(xp):
+        return xp.argmax(y, axis=-1)
+    k = y.shape[-1]
+    cats = xp.arange(k, device=_device(y))
+    top = xp.max(y, axis=-1, keepdims=True)
+    return xp.min(xp.where(y == top, cats, xp.full_like(cats, k)), axis=-1)
+
+
 def _one_hot(idx, k, like):
-    """One-hot of the integer array ``idx`` in the dtype of ``like``."""
+    """One-hot of the integer array ``idx`` in the dtype of ``like`` (a
+    scatter of ones, :func:`relaxed_dists.core.hard_limit.scatter_ones`)."""
     xp = array_namespace(idx, like)
-    cats = xp.arange(k, dtype=idx.dtype, device=_device(like))
-    return xp.astype(xp.expand_dims(idx, axis=-1) == cats, like.dtype)
+    return hard_limit.scatter_ones(xp.expand_dims(idx, axis=-1), k, like)
 
 
 def _zero_with_identity_jacobian(logits):
     r""":math:`d = \ell - \mathrm{sg}(\ell)`: exactly 0 in value, Jacobian
     the identity w.r.t. the finite logits, 0 (and no NaN) at infinite ones."""
     xp = array_namespace(logits)
+    if _known_finite(logits):
+        return logits - stop_gradient(logits)
     finite = xp.isfinite(logits)
     fl = xp.where(finite, logits, xp.zeros_like(logits))
-    return fl - stop_gradient(fl), finite
-
-
-def _softmax_term(p, d):
-    r""":math:`T(p, d) = p \odot (d - \langle p, d\rangle)`: 0 where ``d`` is,
-    Jacobian :math:`\mathrm{diag}(p) - p p^\top` w.r.t. ``d`` (``p`` stopped)."""
-    xp = array_namespace(p, d)
-    return p * (d - xp.sum(p * d, axis=-1, keepdims=True))
+    return fl - stop_gradient(fl)
 
 
 def _shift(logits):
@@ -218,24 +261,44 @@ def _straight_through(hard, s):
 
 
 # -------------------------------------------------------------- categorical
-def _reinmax_surrogate(logits, temperature, l, hard):
-    r"""The ReinMax surrogate (zero in value) for the one-hot ``hard``: with
-    :math:`\pi = \mathrm{softmax}(\ell)`, :math:`\pi_\tau =
-    \mathrm{softmax}(\ell/\tau)`, :math:`s = (\pi_\tau + D)/2` (all stopped;
-    ``l`` the shifted logits) and ``d`` of :func:`_zero_with_identity_jacobian`
-    re-centred over the finite logits, :math:`2T(s, d) - T(\pi, d)/2`."""
-    xp = array_namespace(logits, temperature, hard)
+def _reinmax_surrogate(l, temperature, hard):
+    r"""The ReinMax surrogate (zero in value) for the one-hot ``hard``, from
+    the shifted logits ``l``: with :math:`\pi = \mathrm{softmax}(\ell)`,
+    :math:`\pi_\tau = \mathrm{softmax}(\ell/\tau)`, :math:`s = (\pi_\tau
+    + D)/2` (stopped) and ``d`` of :func:`_zero_with_identity_jacobian`,
+    :math:`2T(s, d) - \tfrac12 (\pi - \mathrm{sg}(\pi))`: the first term's
+    Jacobian is :math:`2 J(s)`, the second's :math:`-\tfrac12 J(\pi)`, the
+    Jacobian of the softmax itself (one fused softmax backward)."""
+    xp = array_namespace(l, temperature, hard)
     tau = stop_gradient(xp.expand_dims(temperature, axis=-1))
-    l = stop_gradient(l)
-    pi = softmax(l, axis=-1)
-    s = (softmax(_scaled(l, tau), axis=-1) + hard) / 2
-    d, finite = _zero_with_identity_jacobian(logits)
-    if host_any(~finite) is False:
-        d = d - xp.mean(d, axis=-1, keepdims=True)
-    else:
-        n = xp.sum(xp.astype(finite, d.dtype), axis=-1, keepdims=True)
-        d = xp.where(finite, d - xp.sum(d, axis=-1, keepdims=True) / n, xp.zeros_like(d))
-    return 2 * _softmax_term(s, d) - _softmax_term(pi, d) / 2
+    two_s = _softmax(_scaled(stop_gradient(l), tau)) + hard  # 2 s
+    d = _zero_with_identity_jacobian(l)
+    first = two_s * (d - xp.sum(two_s * d, axis=-1, keepdims=True) / 2)  # 2 T(s, d)
+    pi = _softmax(l)
+    return first - (pi - stop_gradient(pi)) / 2
+
+
+def _rao_rows(l, idx, u_rows):
+    r"""The conditional perturbed logits of ``"gumbel_rao"`` (stopped; rows
+    ``1..R`` of the noise), as :func:`relaxed_dists.core.mhot.conditional_perturbed`
+    defines them: with :math:`E = -\log u` and :math:`p = \mathrm{softmax}(\ell)`,
+    the maximum :math:`M = -\log E_a` at the argmax ``a`` and, elsewhere,
+    :math:`-\mathrm{logaddexp}(-M, -(\log p_i + G_i)) = -\log(E_a + E_i/p_i)`:
+    two logarithms per entry. The factor :math:`1/p_i` is set to 0 at the
+    argmax, where the formula then gives ``M`` exactly; it is ``inf`` at a
+    masked category (``-inf``), and the argmax's :math:`p_a` is never 0 (its
+    Gumbel lead is bounded by the range of the uniforms)."""
+    xp = array_namespace(l, u_rows)
+    lp = log_softmax(stop_gradient(l), axis=-1)
+    with np.errstate(over="ignore"):
+        inv_p = xp.exp(-lp)
+    k = l.shape[-1]
+    at_a = xp.expand_dims(idx, axis=-1) == xp.arange(k, dtype=idx.dtype, device=_device(l))
+    inv_p = xp.where(at_a, xp.zeros_like(inv_p), inv_p)
+    log_u = xp.log(u_rows)  # -E < 0 (u < 1)
+    where = xp.broadcast_to(idx[..., None, None], log_u.shape[:-1] + (1,))
+    e_a = -xp.take_along_axis(log_u, where, axis=-1)
+    return -xp.log(e_a - log_u * xp.expand_dims(inv_p, axis=-2))
 
 
 def categorical(logits, temperature, u, estimator="gumbel"):
@@ -273,12 +336,12 @@ def categorical(logits, temperature, u, estimator="gumbel"):
 
       .. math::
 
-          \nabla_\ell = P\big(2 J(s) g - \tfrac12 J(\pi) g\big),
-          \qquad P = I - \tfrac1k \mathbf 1 \mathbf 1^\top,
+          \nabla_\ell = 2 J(s) g - \tfrac12 J(\pi) g,
 
-      the backward of the published ReinMax estimator (the re-centring
-      ``P`` over the finite logits; mathematically a no-op). No gradient
-      flows to the temperature.
+      the backward of the published ReinMax estimator (which also
+      subtracts the mean of this gradient: a no-op but for rounding, as
+      :math:`\mathbf 1^\top J(p) = 0`). No gradient flows to the
+      temperature.
 
     The temperature receives gradients through ``"st"``, ``"gumbel"`` and
     ``"gumbel_rao"``.
@@ -299,28 +362,28 @@ def categorical(logits, temperature, u, estimator="gumbel"):
     k = logits.shape[-1]
     rao = estimator == "gumbel_rao"
     if rao:
-        r = _rows(u, 1, logits.ndim + 1, "categorical")
+        _rows(u, 1, logits.ndim + 1, "categorical")
     u0 = u[..., 0, :] if rao else u
     # The logits shifted by their stopped maximum (at most 0: no overflow;
     # -inf stays -inf, and _scaled gives it no gradient).
     l = _shift(logits)
-    y = l + gumbel(u0)
-    idx = xp.argmax(stop_gradient(y), axis=-1)
+    minus_g = xp.log(-xp.log(u0))  # -G: y = l - (-G) is bitwise l + G
+    y = l - minus_g if estimator == "gumbel" else stop_gradient(l) - minus_g
+    idx = _argmax(stop_gradient(y))
     hard = _one_hot(idx, k, u0)
     tau = xp.expand_dims(temperature, axis=-1)
     if estimator == "reinmax":
-        return hard + _reinmax_surrogate(logits, temperature, l, hard)
+        return hard + _reinmax_surrogate(l, temperature, hard)
     if estimator == "st":
-        s = softmax(_scaled(l, tau), axis=-1)
+        s = _softmax(_scaled(l, tau))
     elif estimator == "gumbel":
-        s = softmax(_scaled(y, tau), axis=-1)
+        s = _softmax(_scaled(y, tau))
     else:
         # The conditional noise is held fixed (stopped); the rows depend on
         # the logits as l + G_r does, with Jacobian the identity.
-        argmaxes = xp.broadcast_to(xp.expand_dims(idx, axis=-1), idx.shape + (r,))
-        rows = mhot.conditional_perturbed(stop_gradient(logits), argmaxes, u[..., 1:, :])
-        rows = rows + xp.expand_dims(_zero_with_identity_jacobian(logits)[0], axis=-2)
-        s = xp.mean(softmax(_scaled(rows, xp.expand_dims(tau, axis=-1)), axis=-1), axis=-2)
+        rows = _rao_rows(l, idx, u[..., 1:, :])
+        rows = rows + xp.expand_dims(_zero_with_identity_jacobian(logits), axis=-2)
+        s = xp.mean(_softmax(_scaled(rows, xp.expand_dims(tau, axis=-1))), axis=-2)
     return _straight_through(hard, s)
 
 
@@ -344,16 +407,20 @@ def categorical_log_prob(logits, value):
 def _truncated_logistic(a, v):
     r"""Perturbed logit :math:`z = a + L`, ``L`` standard logistic,
     conditioned on :math:`z > 0`, by the inverse CDF from the uniforms ``v``
-    (the formula of :func:`bernoulli`), with :math:`e = e^{-|a|} \le 1`:
-    :math:`z = a + \log(e + v) - \log(1 - v)` for :math:`a > 0`,
-    :math:`\log(1 + v e) - \log(1 - v)` otherwise. No overflow for any
+    (the formula of :func:`bernoulli`): with :math:`c = \max(a, 0)`,
+    :math:`z = c + \log(e^{-c} + v e^{\min(a, 0)}) - \log(1 - v)`, that is
+    :math:`a + \log(e^{-a} + v) - \log(1 - v)` for :math:`a > 0` and
+    :math:`\log(1 + v e^a) - \log(1 - v)` otherwise. No overflow for any
     finite ``a``; 0 at ``v = 0``, an Exponential(1) as
-    :math:`a \to -\infty`, :math:`a + L` as :math:`a \to \infty`. Called
-    on stopped values (no gradient flows through it)."""
+    :math:`a \to -\infty`, :math:`a + L` as :math:`a \to \infty`. ``a``
+    has a trailing axis of 1 against the rows of ``v``: the exponentials are
+    taken once per logit, one logarithm per row entry besides
+    :math:`\log(1 - v)`. Called on stopped values (no gradient flows through
+    it)."""
     xp = array_namespace(a, v)
-    e = xp.exp(-xp.abs(a))
-    pos = a > 0
-    return xp.where(pos, a + xp.log(e + v), xp.log1p(v * e)) - xp.log1p(-v)
+    zero = xp.zeros_like(a)
+    c = xp.maximum(a, zero)  # a - c = min(a, 0), also at a = +inf
+    return c + xp.log(xp.exp(-c) + v * xp.exp(xp.minimum(a, zero))) - xp.log1p(-v)
 
 
 def bernoulli(logits, temperature, u, estimator="gumbel"):
@@ -420,9 +487,9 @@ def bernoulli(logits, temperature, u, estimator="gumbel"):
     # no gradient there.
     if estimator == "reinmax":
         ls, ts = stop_gradient(logits), stop_gradient(temperature)
-        s = (_sigmoid_scaled(ls, ts) + hard) / 2
-        c = 2 * s * (1 - s) - sigmoid(ls) * sigmoid(-ls) / 2
-        return hard + c * _zero_with_identity_jacobian(logits)[0]
+        two_s = _sigmoid_scaled(ls, ts) + hard  # 2 s; 2 s (1 - s) = 2s (2 - 2s) / 2
+        c = (two_s * (2 - two_s) - sigmoid(ls) * sigmoid(-ls)) / 2
+        return hard + c * _zero_with_identity_jacobian(logits)
     if estimator == "st":
         s = _sigmoid_scaled(logits, temperature)
     elif estimator == "gumbel":
@@ -431,8 +498,9 @@ def bernoulli(logits, temperature, u, estimator="gumbel"):
         # the conditional noise held fixed, as in `categorical`
         sign = xp.expand_dims(2 * hard - 1, axis=-1)
         ls = xp.expand_dims(stop_gradient(logits), axis=-1)
-        z = sign * _truncated_logistic(sign * ls, u[..., 1:])
-        z = z + xp.expand_dims(_zero_with_identity_jacobian(logits)[0], axis=-1)
+        with np.errstate(over="ignore", invalid="ignore"):
+            z = sign * _truncated_logistic(sign * ls, u[..., 1:])
+        z = z + xp.expand_dims(_zero_with_identity_jacobian(logits), axis=-1)
         s = xp.mean(_sigmoid_scaled(z, xp.expand_dims(temperature, axis=-1)), axis=-1)
     return _straight_through(hard, s)
 
@@ -477,15 +545,15 @@ def subset(logits, temperature, m, u, estimator="relaxed"):
     :param str estimator: one of ``ESTIMATORS["subset"]``.
     :return: the k-hot value, shape ``sample + batch + (k,)``, in the dtype of ``u``.
     """
-    xp = array_namespace(logits, temperature, u)
+    array_namespace(logits, temperature, u)  # one backend for all three
     estimator, _ = check_estimator("subset", estimator)
     m = check_m(m, logits.shape[-1], owner="subset")
-    y = stop_gradient(_subset._perturbed(logits, temperature, u)[0])
-    order = xp.argsort(y, axis=-1, descending=True, stable=True)
-    rank = xp.argsort(order, axis=-1, stable=True)
-    hard = xp.astype(rank < m, u.dtype)
+    # The perturbed logits, once: the hard set is their top m, and the
+    # relaxed sample is made from them (as RelaxedSubset's rsample does).
+    y, _, general = _subset._perturbed(logits, temperature, u)
+    hard = hard_limit.scatter_ones(hard_limit.top_m(stop_gradient(y), m)[1], y.shape[-1], u)
     if estimator == "relaxed":
-        s = _subset.rsample(logits, temperature, m, u)
+        s = sigmoid(_subset._project(y, temperature, m, general))
     else:
         s = hard_limit.inclusion_probs(logits, m)
     return _straight_through(hard, s)

@@ -56,9 +56,10 @@ _SUBSET_DOC = r"""A set of ``m`` of ``k`` categories drawn without replacement w
         \qquad p_{\bar A} = 1 - \textstyle\sum_{i \in A} p_i,
 
     computed by Gauss-Legendre quadrature in the log arrival time (200 nodes
-    on a window around the peak of the log-concave integrand; relative error
-    about 1e-13 in float64, against brute-force enumeration of the orders),
-    at cost :math:`O(k + 200\, m)` per value. ``mean`` is the exact vector of
+    in float64, 56 in float32, on a window around the peak of the
+    log-concave integrand; relative error about 1e-13 in float64, against
+    brute-force enumeration of the orders), at cost :math:`O(k + 200\, m)`
+    per value. ``mean`` is the exact vector of
     inclusion probabilities (the same quadrature; it sums to ``m``).
     ``enumerate_support`` lists all ``C(k, m)`` masks when there are at most
     ``ENUMERATION_CAP = 100_000`` of them (``relaxed_dists.families.discrete``) (so
