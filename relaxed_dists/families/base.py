@@ -42,7 +42,7 @@ from ..core.special import sigmoid, softmax
 ArrayLike = Any
 
 __all__ = ["ArrayLike", "Family", "REFERENCES", "ADAPTER_HOOKS", "check_contract", "check_value_shape",
-           "infer_shapes", "not_numbers", "bad_parameter", "ArgConstraints"]
+           "infer_shapes", "not_numbers", "bad_parameter", "ArgConstraints", "install_discrete_members"]
 
 #: The numbered references shared by the relaxation families' docstrings.
 REFERENCES = """
@@ -329,3 +329,25 @@ def infer_shapes(cls, arg_shapes):
     if all(getattr(obj, key) is not None for key in cls.static_args):
         obj._check_static(param_event[0] if param_event else None)
     return batch_shape, obj._event_shape_for(param_event)
+
+
+def _mean(self):
+    """The mean (exact; see the class)."""
+    return self._mean()
+
+
+def _enumerate_support(self, expand: bool = True):
+    """Every value of the support, shape ``(n,) + batch_shape + event_shape``
+    (``(n,) + (1,) * len(batch_shape) + event_shape`` unless ``expand``)."""
+    return self._enumerate_support(expand)
+
+
+def install_discrete_members(cls):
+    """Called by each adapter for each class: ``mean`` where the family has
+    one, ``enumerate_support`` where it enumerates, set on those classes
+    only, so that the others keep the host's (which raise
+    ``NotImplementedError``) and their docs do not list them."""
+    if cls._mean is not Family._mean and "mean" not in vars(cls):
+        cls.mean = property(_mean)
+    if cls.enumerable and "enumerate_support" not in vars(cls):
+        cls.enumerate_support = _enumerate_support

@@ -24,6 +24,7 @@ from ..families.base import (
     check_contract,
     check_value_shape,
     infer_shapes,
+    install_discrete_members,
     not_numbers,
 )
 from .constraints import Spec
@@ -57,29 +58,6 @@ class _ArgConstraints:
     arg_constraints = ArgConstraints(Spec)
 
 
-def _mean(self) -> jax.Array:
-    """The mean (exact; see the class)."""
-    return self._mean()
-
-
-def _enumerate_support(self, expand: bool = True) -> jax.Array:
-    """Every value of the support, shape ``(n,) + batch_shape + event_shape``
-    (``(n,) + (1,) * len(batch_shape) + event_shape`` unless ``expand``)."""
-    return self._enumerate_support(expand)
-
-
-def _install_discrete_members(cls):
-    """``mean`` where the family has one, ``enumerate_support`` where it
-    enumerates: set on those classes only, so that the others keep the host's
-    (which raise ``NotImplementedError``) and their docs do not list them."""
-    from ..families.base import Family
-
-    if cls._mean is not Family._mean and "mean" not in vars(cls):
-        cls.mean = property(_mean)
-    if cls.enumerable and "enumerate_support" not in vars(cls):
-        cls.enumerate_support = _enumerate_support
-
-
 class RelaxedDistribution(_ArgConstraints, Distribution):
     """Base of the NumPyro classes: a ``Distribution`` whose body is a family
     of :mod:`relaxed_dists.families` (the first base of each class).
@@ -102,7 +80,7 @@ class RelaxedDistribution(_ArgConstraints, Distribution):
         cls.reparametrized_params = list(cls.param_names) if cls.reparameterized else []
         cls.has_enumerate_support = cls.enumerable
         cls.pytree_data_fields = tuple(cls.param_names)
-        _install_discrete_members(cls)
+        install_discrete_members(cls)
         cls.pytree_aux_fields = tuple(cls.static_args)
 
     # ------------------------------------------------------ family hooks

@@ -22,6 +22,7 @@ from ..families.base import (
     check_contract,
     check_value_shape,
     infer_shapes,
+    install_discrete_members,
     not_numbers,
 )
 from .constraints import Spec
@@ -65,29 +66,6 @@ def _specialised_shapes():
         yield
 
 
-def _mean(self) -> torch.Tensor:
-    """The mean (exact; see the class)."""
-    return self._mean()
-
-
-def _enumerate_support(self, expand: bool = True) -> torch.Tensor:
-    """Every value of the support, shape ``(n,) + batch_shape + event_shape``
-    (``(n,) + (1,) * len(batch_shape) + event_shape`` unless ``expand``)."""
-    return self._enumerate_support(expand)
-
-
-def _install_discrete_members(cls):
-    """``mean`` where the family has one, ``enumerate_support`` where it
-    enumerates: set on those classes only, so that the others keep the host's
-    (which raise ``NotImplementedError``) and their docs do not list them."""
-    from ..families.base import Family
-
-    if cls._mean is not Family._mean and "mean" not in vars(cls):
-        cls.mean = property(_mean)
-    if cls.enumerable and "enumerate_support" not in vars(cls):
-        cls.enumerate_support = _enumerate_support
-
-
 class RelaxedDistribution(TorchDistribution):
     """Base of the Pyro classes: a ``TorchDistribution`` whose body is a
     family of :mod:`relaxed_dists.families` (the first base of each class).
@@ -108,7 +86,7 @@ class RelaxedDistribution(TorchDistribution):
         check_contract(cls, RelaxedDistribution)
         cls.has_rsample = cls.reparameterized
         cls.has_enumerate_support = cls.enumerable
-        _install_discrete_members(cls)
+        install_discrete_members(cls)
 
     # ------------------------------------------------------ family hooks
     def _host_arrays(self, name, temperature, param, given):
