@@ -30,3 +30,17 @@ def central_differences(fn, x, h=1e-6):
         e[idx] = h
         out[idx] = (fn(x + e) - fn(x - e)) / (2 * h)
     return out
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """For files of small tensors: torch's intra-op threads only add
+    synchronisation there (10-20x slower on a busy 2-core machine). A file
+    opts in with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``;
+    the previous thread count is restored after the file."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

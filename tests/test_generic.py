@@ -46,14 +46,7 @@ CASE_BY_NAME = {c.name: c for c in CASES}
 N = (3,)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Small tensors: torch's intra-op threads only add synchronisation (on a
-    busy 2-core machine the file takes a quarter longer with them)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def sample(B, d, shape=N, seed=0):

@@ -80,13 +80,7 @@ TAU = np.array([0.7, 1.3])
 TRACE_DEPRECATED = r"`torch.jit.trace` is deprecated"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """Tiny tensors: torch's intra-op threads only add synchronisation."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # ================================================================== helpers
