@@ -13,27 +13,45 @@ PLANTED = (2, 7, 13)
 MISSING = {"", "na", "nan", "n/a", "null", "none", "?"}
 
 
-def load_data(name, seed, n=200, d=20, planted=PLANTED):
+#: The datasets :func:`load_data` makes or loads.
+DATASETS = ("synthetic", "correlated", "diabetes", "breast-cancer")
+
+
+def load_data(name, seed, n=None, d=20, planted=PLANTED, rho=None, signal=1.0):
     """Standardised ``(X, y, feature names, planted indices or None)``.
 
-    ``synthetic``: ``n`` rows of ``d`` independent standard normal features,
-    ``y`` a linear function of the ``planted`` ones only (coefficients of
-    magnitude 1 to 2, random signs) plus noise of standard deviation 0.5.
-    ``correlated``: the same with 100 rows (unless ``n`` is given other
-    than 200) of ``d`` standard normal features of equicorrelation 0.5.
-    ``diabetes``: scikit-learn's bundled diabetes data (442 rows, 10 features,
-    no download); no planted features.
+    ``synthetic``: ``n`` rows (200 unless given) of ``d`` standard normal
+    features of equicorrelation ``rho`` (0 unless given: independent), ``y``
+    a linear function of the ``planted`` ones only (coefficients of
+    magnitude ``signal`` times 1 to 2, random signs) plus noise of standard
+    deviation 0.5. ``correlated``: the same with 100 rows and equicorrelation
+    0.5 unless ``n`` and ``rho`` are given; a high ``rho`` (0.9) with a
+    small ``signal`` (0.2) makes a design whose posterior spreads over many
+    sets. ``diabetes``: scikit-learn's bundled diabetes data (442 rows, 10
+    features, no download); ``breast-cancer``: scikit-learn's bundled breast
+    cancer data (569 rows, 30 features, ``y`` = 1 for benign, not
+    standardised: a binary target for logistic regression). Neither has
+    planted features.
     """
     rng = np.random.default_rng(seed)
     if name in ("synthetic", "correlated"):
-        if name == "synthetic":
+        if n is None:
+            n = 200 if name == "synthetic" else 100
+        if rho is None:
+            rho = 0.0 if name == "synthetic" else 0.5
+        if not 0.0 <= rho < 1.0:
+            raise ValueError(f"rho must be in [0, 1), got {rho!r}")
+        if not signal > 0.0:
+            raise ValueError(f"signal must be positive, got {signal!r}")
+        if not (len(planted) < d and all(0 <= i < d for i in planted)):
+            raise ValueError(f"planted must be fewer than d = {d} indices in [0, d), got {planted!r}")
+        if rho == 0.0:
             X = rng.normal(size=(n, d))
-        else:
-            n = 100 if n == 200 else n
-            rho = 0.5  # every pair of features has this correlation
+        else:  # every pair of features has correlation rho: a shared factor plus independent parts
             X = math.sqrt(rho) * rng.normal(size=(n, 1)) + math.sqrt(1.0 - rho) * rng.normal(size=(n, d))
         beta = np.zeros(d)
-        beta[list(planted)] = rng.choice([-1.0, 1.0], len(planted)) * rng.uniform(1.0, 2.0, len(planted))
+        beta[list(planted)] = (rng.choice([-1.0, 1.0], len(planted))
+                               * signal * rng.uniform(1.0, 2.0, len(planted)))
         y = X @ beta + 0.5 * rng.normal(size=n)
         names = [f"x{i}" for i in range(d)]
     elif name == "diabetes":
@@ -41,18 +59,27 @@ def load_data(name, seed, n=200, d=20, planted=PLANTED):
 
         data = load_diabetes()
         X, y, names, planted = data.data, data.target, list(data.feature_names), None
+    elif name == "breast-cancer":
+        from sklearn.datasets import load_breast_cancer
+
+        data = load_breast_cancer()
+        X = data.data
+        X = (X - X.mean(0)) / X.std(0)
+        return X, data.target.astype(np.float64), list(data.feature_names), None
     else:
-        raise ValueError(f"dataset must be 'synthetic', 'correlated' or 'diabetes', got {name!r}")
+        raise ValueError(f"dataset must be one of {', '.join(map(repr, DATASETS))}, got {name!r}")
     X = (X - X.mean(0)) / X.std(0)
     y = (y - y.mean()) / y.std()
     return X, y, names, None if planted is None else tuple(planted)
 
 
-def load_csv(path, target):
+def load_csv(path, target, standardise_target=True):
     """Standardised ``(X, y, feature names, None)`` from a CSV file with a
     header row: ``target`` is the column predicted, every other numeric
     column a feature (columns with any non-numeric cell are left out, and
-    named on stdout).
+    named on stdout). The features are standardised, and the target too
+    unless ``standardise_target`` is false (a 0/1 target of logistic
+    regression).
 
     :raises ValueError: if ``target`` is not a column or not numeric, a
         column has missing values (``""``, ``NA``, ``NaN``, ``?``, ...; the
@@ -92,7 +119,8 @@ def load_csv(path, target):
     X = np.stack([columns[h] for h in names], axis=1)
     y = columns[target]
     X = (X - X.mean(0)) / X.std(0)
-    y = (y - y.mean()) / y.std()
+    if standardise_target:
+        y = (y - y.mean()) / y.std()
     return X, y, names, None
 
 
