@@ -215,3 +215,42 @@ def test_logistic_errors(tmp_path):
     path.write_text("a,b,c\n1,2,0.5\n2,1,1.5\n3,5,2\n4,1,3\n")
     with pytest.raises(SystemExit):
         feature_selection_numpyro.main(["--csv", str(path), "--target", "c", "--likelihood", "logistic"])
+
+
+def test_main_job_needs_no_torch(tmp_path):
+    """The README's main-job command installs the ``examples-numpyro`` extra,
+    which brings no torch (directly or through another extra), and the
+    NumPyro example runs with torch and pyro impossible to import."""
+    import re
+    import subprocess
+
+    root = EXAMPLES.parent
+    first = (root / "README.md").read_text().split("```")[1]
+    command = next(line for line in first.splitlines() if "feature_selection_numpyro.py" in line)
+    extra = re.search(r'-e "\.\[([\w-]+)\]"', command).group(1)
+    # the one-line extras of pyproject.toml (tomllib is not in Python 3.10)
+    extras = {m.group(1): re.findall(r'"([^"]+)"', m.group(2)) for m in
+              re.finditer(r'^([\w-]+) = \[(.*)\]$', (root / "pyproject.toml").read_text(), re.MULTILINE)}
+
+    def requirements(name):
+        out = []
+        for req in extras[name]:
+            nested = re.fullmatch(r"relaxed_dists\[([\w,-]+)\]", req)
+            out += [r for n in nested.group(1).split(",") for r in requirements(n)] if nested else [req]
+        return out
+    assert not any(re.match(r"(torch|pyro-ppl)\b", r) for r in requirements(extra)), requirements(extra)
+    assert "torch" not in command
+    script = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('torch', 'pyro'):\n"
+        "            raise ImportError('blocked: ' + name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        f"sys.path.insert(0, {str(EXAMPLES)!r})\n"
+        "import feature_selection_numpyro as fs\n"
+        f"fs.main(['--steps', '30', '--draws', '200', '--out', {str(tmp_path / 'p.png')!r}])\n"
+        "assert 'torch' not in sys.modules\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "largest difference from exact, importance-weighted" in done.stdout
