@@ -61,8 +61,9 @@ def importance(X, y, logits, base, m, prior, draws, seed, weights, joint_log_wei
             which = rng.choice(len(parts), size=(draws, 1), p=[w for w, _ in parts])
             masks = sum(np.where(which == i, hard_limit.sample_subset(lg, m, rng.uniform(size=(draws, d)))[0],
                                  0.0) for i, (_, lg) in enumerate(parts))
-            def log_proposal(s, parts=parts):
-                terms = [np.log(w) + hard_limit.subset_log_prob(lg, s) for w, lg in parts]
+            def log_proposal(s, parts=parts):  # the exact set probabilities, O(k + nodes m) each
+                members = hard_limit.set_members(s, m)
+                terms = [np.log(w) + hard_limit.subset_log_prob_members(lg, s, members) for w, lg in parts]
                 return np.logaddexp.reduce(terms, axis=0)
             probs, stderr, ess = _weigh(X, y, m, prior, masks, weights, joint_log_weight, likelihood,
                                         log_proposal)
@@ -80,13 +81,18 @@ def importance(X, y, logits, base, m, prior, draws, seed, weights, joint_log_wei
     return probs, stderr, ess
 
 
-def _subset_logits(target, m, iterations=100):
+def _subset_logits(target, m, iterations=10, tol=1e-3):
     """Logits of a ``Subset(m, logits)`` whose inclusion probabilities are
     ``target`` (in (0, 1), summing to ``m``), by multiplicative fixed-point
-    steps (each raises the logits of the items below their target)."""
+    steps (each raises the logits of the items below their target), to
+    ``tol`` or for ``iterations`` steps (50 quadrature nodes): a proposal
+    needs no more (clipped targets may not be reachable exactly)."""
     logits = np.log(target)
     for _ in range(iterations):
-        logits = logits + np.log(target) - np.log(hard_limit.inclusion_probs(logits, m))
+        current = hard_limit.inclusion_probs(logits, m, num_nodes=50)
+        if np.abs(current - target).max() < tol:
+            break
+        logits = logits + np.log(target) - np.log(current)
         logits -= logits.max()
     return logits
 
