@@ -27,6 +27,8 @@ ESTIMATORS = ("rloo", "straight-through", "relaxed")
 PRIOR_SCALE, NOISE_SCALE = 2.0, 1.0
 #: The prior's weight in the importance proposal.
 DEFENSIVE = 0.1
+#: Rounds of importance sampling, each proposing from the previous round's estimate.
+ROUNDS = 3
 #: The weight of the flattened guide (its logits divided by ``FLATTEN``) in the proposal.
 BROAD, FLATTEN = 0.3, 4.0
 
@@ -53,10 +55,10 @@ def importance(X, y, logits, base, m, prior, draws, seed, weights, joint_log_wei
     rng = np.random.default_rng(seed + 1)
     logits, base = np.asarray(logits, dtype=np.float64), np.asarray(base, dtype=np.float64)
     if prior == "subset":
-        # Two rounds of Gumbel-top-m draws, weighed with the exact set probability of Subset.log_prob:
-        # the second proposes from logits whose inclusion probabilities are the first round's estimate
-        # (adaptive importance sampling: the second proposal is fixed given the first).
-        for _ in range(2):
+        # ROUNDS rounds of Gumbel-top-m draws, weighed with the exact set probability of Subset.log_prob:
+        # each after the first proposes from logits whose inclusion probabilities are the previous
+        # round's estimate (adaptive importance sampling: each proposal is fixed given the rounds before).
+        for _ in range(ROUNDS):
             parts = ((1.0 - BROAD - DEFENSIVE, logits), (BROAD, logits / FLATTEN), (DEFENSIVE, base))
             which = rng.choice(len(parts), size=(draws, 1), p=[w for w, _ in parts])
             masks = sum(np.where(which == i, hard_limit.sample_subset(lg, m, rng.uniform(size=(draws, d)))[0],
@@ -67,13 +69,14 @@ def importance(X, y, logits, base, m, prior, draws, seed, weights, joint_log_wei
                 return np.logaddexp.reduce(terms, axis=0)
             probs, stderr, ess = _weigh(X, y, m, prior, masks, weights, joint_log_weight, likelihood,
                                         log_proposal)
-            estimate = np.clip(probs, 1e-3, 1.0 - 1e-3)
-            logits = _subset_logits(np.clip(estimate * m / estimate.sum(), 1e-3, 1.0 - 1e-3), m)
+            floor = min(0.5 / d, 0.5 * m / d)  # every feature keeps a share of the next proposal
+            estimate = np.clip(probs, floor, 1.0 - 1e-3)
+            logits = _subset_logits(np.clip(estimate * m / estimate.sum(), floor, 1.0 - 1e-3), m)
         return probs, stderr, ess
-    # Independent inclusion: mixed per feature, in two rounds likewise.
+    # Independent inclusion: mixed per feature, in ROUNDS rounds likewise.
     parts = ((1.0 - BROAD - DEFENSIVE, logits), (BROAD, logits / FLATTEN), (DEFENSIVE, base))
     pi = sum(w / (1.0 + np.exp(-lg)) for w, lg in parts)
-    for _ in range(2):
+    for _ in range(ROUNDS):
         masks = (rng.uniform(size=(draws, d)) < pi) * 1.0
         probs, stderr, ess = _weigh(X, y, m, prior, masks, weights, joint_log_weight, likelihood,
                                     lambda s, pi=pi: (s * np.log(pi) + (1.0 - s) * np.log1p(-pi)).sum(-1))

@@ -36,8 +36,9 @@ the guide by self-normalised importance sampling: ``--draws`` sets S from a
 mixture of the guide (weight 0.6), the guide flattened (its logits divided
 by 4; weight 0.3: the sets a mode-seeking guide nearly excludes, such as a
 correlated feature's stand-in) and the prior (0.1, which bounds the
-weights), in two rounds, the second proposing from the first round's
-estimate; each set weighted by p(y, S) / q(S) with the *collapsed* marginal
+weights), in three rounds, each later one proposing from the one before's
+estimate (every feature kept at an inclusion of at least 0.5 / d); each set
+weighted by p(y, S) / q(S) with the *collapsed* marginal
 likelihood p(y | S): for the linear model exact (beta integrated
 analytically, sigma by quadrature: examples/_exact.py); for logistic
 regression an unbiased importance-sampling estimate per set (which keeps
