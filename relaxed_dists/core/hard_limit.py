@@ -20,7 +20,6 @@ decays exponentially on both sides, so Gauss-Legendre on a window of ``x``
 converges exponentially (1e-14 with 200 nodes on the same cases).
 """
 
-import functools
 import itertools
 import math
 import operator
@@ -29,7 +28,15 @@ import array_api_compat
 import numpy as np
 
 from . import checks
-from ._namespace import array_namespace, host_any, is_jax, is_torch, stop_gradient
+from ._namespace import (
+    array_namespace,
+    errstate,
+    host_any,
+    is_jax,
+    is_torch,
+    on_row_shards,
+    stop_gradient,
+)
 from .special import log_softmax, logsumexp
 
 __all__ = ["inclusion_probs", "subset_log_prob", "top_m", "sample_subset", "set_members",
@@ -63,10 +70,21 @@ _TAIL_32, _NODES_32 = 18.0, 56
 _CHUNK = 128
 
 
-@functools.lru_cache(maxsize=None)
+#: Gauss-Legendre rules by node count; the default counts are computed at
+#: import, as ``torch.compile`` cannot trace NumPy's ``leggauss``.
+_LEGENDRE = {}
+
+
 def _legendre(num_nodes):
     """Gauss-Legendre nodes and weights on [-1, 1] (constants)."""
-    return np.polynomial.legendre.leggauss(num_nodes)
+    rule = _LEGENDRE.get(num_nodes)
+    if rule is None:
+        rule = _LEGENDRE[num_nodes] = np.polynomial.legendre.leggauss(num_nodes)
+    return rule
+
+
+for _n in (200, _NODES_32):
+    _legendre(_n)
 
 
 def _constant(xp, values, like):
@@ -195,7 +213,7 @@ def _subset_window(log_rate, mask, num_nodes):
     tiny = float(xp.finfo(log_rate.dtype).smallest_normal)
     rate = xp.exp(log_rate)
     u = xp.ones_like(log_rate[..., 0])
-    with np.errstate(over="ignore"):
+    with errstate(over="ignore"):
         for _ in range(_MODE_STEPS):
             a = xp.clip(rate * u[..., None], min=tiny)  # a = 0 would give 0/0
             phi = a / xp.expm1(a)  # 0 where expm1 overflows
@@ -295,7 +313,11 @@ def top_m(keys, m):
     elif is_jax(xp):
         import jax
 
-        return jax.lax.top_k(keys, m)  # ties: the lower index first
+        # ties: the lower index first; on each device's own rows (no gather)
+        flat = xp.reshape(keys, (-1, k))
+        values, idx = on_row_shards(lambda rows: jax.lax.top_k(rows, m), flat)
+        batch = tuple(keys.shape[:-1]) + (m,)
+        return xp.reshape(values, batch), xp.reshape(idx, batch)
     idx = xp.argsort(keys, axis=-1, descending=True, stable=True)[..., :m]
     return xp.take_along_axis(keys, idx, axis=-1), idx
 
@@ -334,9 +356,15 @@ def scatter_ones(members, k, like):
 
         return torch.zeros(shape, dtype=like.dtype, device=like.device).scatter_(-1, members, 1.0)
     if is_jax(xp):
+        import jax
         import jax.numpy as jnp
 
-        return jnp.put_along_axis(jnp.zeros(shape, like.dtype), members, 1.0, axis=-1, inplace=False)
+        # A scatter per row (vmap: one scatter with batch dimensions), which
+        # a batch-sharded input partitions without communication (the
+        # indices of ``put_along_axis`` are gathered across devices).
+        rows = jnp.reshape(members, (-1, members.shape[-1]))
+        hot = jax.vmap(lambda i: jnp.zeros((k,), like.dtype).at[i].set(1.0))(rows)
+        return jnp.reshape(hot, shape)
     cats = xp.arange(k, device=array_api_compat.device(like))
     hit = xp.expand_dims(members, axis=-1) == cats  # (..., m, k)
     return xp.astype(xp.any(hit, axis=-2), like.dtype)

@@ -19,7 +19,7 @@ import array_api_compat
 import numpy as np
 from array_api_compat import device as _device
 
-from ._namespace import array_namespace, finfo, is_jax, is_torch, stop_gradient
+from ._namespace import array_namespace, errstate, finfo, is_jax, is_torch, stop_gradient
 
 __all__ = [
     "lgamma_count",
@@ -153,7 +153,7 @@ def _halves(x):
     else:
         # |x| above max / 4097 would overflow c: such an x is left unsplit
         # (the products with it are then inexact, but finite).
-        with np.errstate(over="ignore", invalid="ignore"):
+        with errstate(over="ignore", invalid="ignore"):
             c = 4097.0 * x
             hi = c - (c - x)
         hi = xp.where(xp.isfinite(hi), hi, x)
@@ -215,7 +215,7 @@ def sub_scaled(l, tau, v, l_err=None, centre=False, live=None):
     if not _compensated(v):
         return l - tau * v  # l_err is below the dtype's resolution of l
     ls = stop_gradient(l)
-    with np.errstate(over="ignore"):  # NumPy: l / tau may overflow (then `ok` is False)
+    with errstate(over="ignore"):  # NumPy: l / tau may overflow (then `ok` is False)
         ok = xp.isfinite(ls / stop_gradient(tau))
     q = xp.where(ok, l, xp.zeros_like(l)) / tau
     th, tl = _halves(stop_gradient(tau))

@@ -55,7 +55,7 @@ References
        continuous relaxation of discrete random variables. ICLR 2017.
     4. M. B. Paulus, C. J. Maddison, A. Krause. Rao-Blackwellizing the
        straight-through Gumbel-softmax gradient estimator. ICLR 2021.
-    5. L. Liu, C. Liu, J. Gao, W. Chen, J. Han. Bridging discrete and
+    5. L. Liu, C. Dong, X. Liu, B. Yu, J. Gao. Bridging discrete and
        backpropagation: straight-through and beyond. NeurIPS 2023 (ReinMax).
     6. W. Kool, H. van Hoof, M. Welling. Stochastic beams and where to find
        them: the Gumbel-top-k trick for sampling sequences without
@@ -67,12 +67,11 @@ References
 import math
 import numbers
 
-import numpy as np
 from array_api_compat import device as _device
 
 from . import hard_limit
 from . import subset as _subset
-from ._namespace import array_namespace, host_any, is_jax, is_torch, stop_gradient
+from ._namespace import array_namespace, errstate, host_any, is_jax, is_torch, stop_gradient
 from .noise import logistic
 from .special import log_sigmoid, log_softmax, sigmoid, softmax
 
@@ -161,7 +160,7 @@ def _known_finite(x):
     ``False`` if one may not be (or the sum overflows, or inside a trace);
     the caller's general path is right in every case."""
     xp = array_namespace(x)
-    with np.errstate(over="ignore", invalid="ignore"):
+    with errstate(over="ignore", invalid="ignore"):
         total = xp.sum(x)
     return host_any(~xp.isfinite(total)) is False
 
@@ -185,7 +184,7 @@ def _scaled(y, tau):
     the division runs on 0 (double where): its derivative in ``tau``,
     ``-y/tau^2``, would be infinite and meet a zero upstream gradient."""
     xp = array_namespace(y, tau)
-    with np.errstate(over="ignore"):
+    with errstate(over="ignore"):
         scaled = y / tau
     if _known_finite(scaled):
         return scaled
@@ -201,7 +200,7 @@ def _sigmoid_scaled(z, tau):
     ``z / tau`` overflows, the exact limit 0 or 1, with no gradient (double
     where, as in :func:`_scaled`)."""
     xp = array_namespace(z, tau)
-    with np.errstate(over="ignore"):
+    with errstate(over="ignore"):
         scaled = z / tau
     if _known_finite(scaled):
         return sigmoid(scaled)
@@ -290,7 +289,7 @@ def _rao_rows(l, idx, u_rows):
     Gumbel lead is bounded by the range of the uniforms)."""
     xp = array_namespace(l, u_rows)
     lp = log_softmax(stop_gradient(l), axis=-1)
-    with np.errstate(over="ignore"):
+    with errstate(over="ignore"):
         inv_p = xp.exp(-lp)
     k = l.shape[-1]
     at_a = xp.expand_dims(idx, axis=-1) == xp.arange(k, dtype=idx.dtype, device=_device(l))
@@ -498,7 +497,7 @@ def bernoulli(logits, temperature, u, estimator="gumbel"):
         # the conditional noise held fixed, as in `categorical`
         sign = xp.expand_dims(2 * hard - 1, axis=-1)
         ls = xp.expand_dims(stop_gradient(logits), axis=-1)
-        with np.errstate(over="ignore", invalid="ignore"):
+        with errstate(over="ignore", invalid="ignore"):
             z = sign * _truncated_logistic(sign * ls, u[..., 1:])
         z = z + xp.expand_dims(_zero_with_identity_jacobian(logits), axis=-1)
         s = xp.mean(_sigmoid_scaled(z, xp.expand_dims(temperature, axis=-1)), axis=-1)

@@ -32,10 +32,12 @@ unmasked category; the log density there is its limit (``-inf``).
 **The threshold** is solved without gradients, in two bracketed searches
 whose pass counts are bounded (``bounded_loop``:
 a check between passes eager, which also drops the finished rows; a
-``lax.while_loop`` inside a JAX trace; on a torch accelerator a check every
-``_CHUNK`` passes; under ``torch.jit.trace`` and ``torch.compile`` the whole
-solver is one recorded operator, ``relaxed_dists::subset_threshold``, so the
-recorded graph does not unroll the passes to their caps):
+``lax.while_loop`` inside a JAX trace, run on each device's own rows where
+the batch is sharded over several, so that its stopping test communicates
+nothing; on a torch accelerator a check every ``_CHUNK`` passes; under
+``torch.jit.trace`` and ``torch.compile`` the whole solver is one recorded
+operator, ``relaxed_dists::subset_threshold``, so the recorded graph does
+not unroll the passes to their caps):
 
 1. *Locating the root.* A bracket from closed-form bounds (logsumexp and
    max/min of :math:`y/\tau` over the unmasked values), then regula-falsi
@@ -96,6 +98,7 @@ categories get no gradient.
 import functools
 import math
 import numbers
+import sys
 
 import array_api_compat
 import numpy as np
@@ -207,7 +210,7 @@ def _overflow_quietly(fn):
 
     @functools.wraps(fn)
     def quiet(*args, **kwargs):
-        with np.errstate(over="ignore"):
+        with _namespace.errstate(over="ignore"):
             return fn(*args, **kwargs)
 
     return quiet
@@ -456,38 +459,45 @@ def _solve(ys, tau, m, general):
     """:func:`_solve_rows`; while torch records a graph (``torch.jit.trace``,
     ``torch.compile``) through a custom operator (:func:`_torch_solver`)."""
     xp = array_namespace(ys, tau)
-    if is_torch(xp) and _namespace.torch_is_tracing():
-        c, t, step, bad = _torch_solver()(ys, tau, float(m), bool(general))
-        return (ys - c[:, None]) / tau[:, None], c, t, step, (bad if general else None)
+    if is_torch(xp):
+        solver = _torch_solver()  # registered here (eager) before any trace needs it
+        if _namespace.torch_is_tracing():
+            c, t, step, bad = solver(ys, tau, float(m), bool(general))
+            return (ys - c[:, None]) / tau[:, None], c, t, step, (bad if general else None)
     return _solve_rows(ys, tau, m, general)
 
 
-@functools.lru_cache(maxsize=None)
+#: The registered ``relaxed_dists::subset_threshold`` operator (one entry).
+_TORCH_SOLVER = []
+
+
 def _torch_solver():
     """:func:`_solve_rows` as the torch operator
     ``relaxed_dists::subset_threshold``. A graph recorder sees one call, so
     the passes still stop early when the graph runs: a recorded Python loop
-    would be unrolled to its cap."""
+    would be unrolled to its cap. Registered on the first call outside a
+    trace (``torch.compile`` cannot trace the registration): when this module
+    is imported after torch, and by the first eager torch sample."""
+    if _TORCH_SOLVER:
+        return _TORCH_SOLVER[0]
     import torch
 
-    name = "relaxed_dists::subset_threshold"
-    if hasattr(torch.ops.relaxed_dists, "subset_threshold"):  # registered by an earlier import
-        return torch.ops.relaxed_dists.subset_threshold
+    if not hasattr(torch.ops.relaxed_dists, "subset_threshold"):  # else: an earlier import's
+        @torch.library.custom_op("relaxed_dists::subset_threshold", mutates_args=())
+        def solve(ys: torch.Tensor, tau: torch.Tensor, m: float,
+                  general: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+            _, c, t, step, bad = _solve_rows(ys, tau, m, general)
+            bad = torch.zeros_like(t, dtype=torch.bool) if bad is None else bad.clone()
+            return c.clone(), t.clone(), step.clone(), bad
 
-    @torch.library.custom_op(name, mutates_args=())
-    def solve(ys: torch.Tensor, tau: torch.Tensor, m: float,
-              general: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        _, c, t, step, bad = _solve_rows(ys, tau, m, general)
-        bad = torch.zeros_like(t, dtype=torch.bool) if bad is None else bad.clone()
-        return c.clone(), t.clone(), step.clone(), bad
+        @solve.register_fake
+        def _(ys, tau, m, general):
+            rows = ys.shape[:-1]
+            return (ys.new_empty(rows), ys.new_empty(rows), ys.new_empty(rows),
+                    ys.new_empty(rows, dtype=torch.bool))
 
-    @solve.register_fake
-    def _(ys, tau, m, general):
-        rows = ys.shape[:-1]
-        return (ys.new_empty(rows), ys.new_empty(rows), ys.new_empty(rows),
-                ys.new_empty(rows, dtype=torch.bool))
-
-    return solve
+    _TORCH_SOLVER.append(torch.ops.relaxed_dists.subset_threshold.default)
+    return _TORCH_SOLVER[0]
 
 
 #: Passes between two checks of whether any row still moves, for torch on an
@@ -1121,3 +1131,7 @@ SPECS = {
                      "categories, whose sigmoids sum to m = {m} within "
                      "eps (64 (m + sqrt(k)) + 1024))"),
 }
+
+
+if "torch" in sys.modules:  # the Pyro adapter imports torch first: ready for torch.compile
+    _torch_solver()

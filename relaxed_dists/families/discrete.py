@@ -176,7 +176,7 @@ _ST_REFS = """
        Gumbel-softmax. ICLR 2017.
     3. M. B. Paulus, C. J. Maddison, A. Krause. Rao-Blackwellizing the
        straight-through Gumbel-softmax gradient estimator. ICLR 2021.
-    4. L. Liu, C. Liu, J. Gao, W. Chen, J. Han. Bridging discrete and
+    4. L. Liu, C. Dong, X. Liu, B. Yu, J. Gao. Bridging discrete and
        backpropagation: straight-through and beyond. NeurIPS 2023 (ReinMax).
 """
 
@@ -352,7 +352,7 @@ class SubsetStraightThrough(_StraightThrough):
         xp = array_namespace(value)
         hard = stop_gradient(value)
         return _hard.subset_log_prob_members(self.logits, hard, _hard.set_members(hard, self.m)) \
-            + xp.zeros(value.shape[:-1], dtype=value.dtype)
+            + xp.zeros(value.shape[:-1], dtype=value.dtype, device=array_api_compat.device(value))
 
     def _mean(self):
         return _hard.inclusion_probs(self.logits, self.m)

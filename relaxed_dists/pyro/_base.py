@@ -14,6 +14,7 @@ from pyro.distributions.torch_distribution import TorchDistribution
 from torch.distributions import Distribution
 from torch.distributions.utils import lazy_property
 
+from ..core import subset as _subset
 from ..core._namespace import torch_is_tracing
 from ..core.noise import uniform_low
 from ..families.base import (
@@ -26,6 +27,10 @@ from ..families.base import (
     not_numbers,
 )
 from .constraints import Spec
+
+# The subset threshold solver is one torch custom operator: registered at import, so that
+# torch.compile finds it whichever backend's adapter was imported first.
+_subset._torch_solver()
 
 __all__ = ["RelaxedDistribution", "draw_uniforms"]
 
