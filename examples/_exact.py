@@ -45,8 +45,8 @@ import numpy as np
 
 from relaxed_dists.core import hard_limit
 
-__all__ = ["EXACT_CAP", "LOGISTIC_CAP", "NODES", "count_sets", "enumerate_masks", "log_prior", "log_marginal",
-           "logistic_log_marginal", "exact_posterior", "guide_inclusion"]
+__all__ = ["EXACT_CAP", "LOGISTIC_CAP", "NODES", "count_sets", "enumerate_masks", "enumeration_blocker",
+           "log_prior", "log_marginal", "logistic_log_marginal", "exact_posterior", "guide_inclusion"]
 
 #: The most sets :func:`exact_posterior` enumerates (2**20: the Bernoulli
 #: prior on 20 features, about a minute on one core).
@@ -254,6 +254,26 @@ def logistic_log_marginal(X, y, masks, prior_scale=2.0, intercept_scale=2.0, dra
     return out, rel
 
 
+def enumeration_blocker(d, prior, m, likelihood="gaussian", cap=EXACT_CAP):
+    """Why :func:`exact_posterior` cannot enumerate this problem (a sentence),
+    or ``None`` where it can: above ``cap`` sets (``LOGISTIC_CAP`` at most for
+    logistic regression), or logistic regression with the Bernoulli prior.
+
+    :raises ValueError: for an unknown ``likelihood`` or a bad ``prior`` or ``m``.
+    """
+    count = count_sets(d, prior, m)
+    if likelihood == "logistic":
+        if prior != "subset":
+            return f"exact enumeration of logistic regression needs the subset prior, got {prior!r}"
+        cap = min(cap, LOGISTIC_CAP)
+    elif likelihood != "gaussian":
+        raise ValueError(f"likelihood must be 'gaussian' or 'logistic', got {likelihood!r}")
+    if count > cap:
+        return (f"exact enumeration: the {prior} prior with d = {d}, m = {m} has {count} sets, more than "
+                f"the cap of {cap}")
+    return None
+
+
 def exact_posterior(X, y, prior="subset", m=3, prior_scale=2.0, noise_scale=1.0, cap=EXACT_CAP,
                     likelihood="gaussian"):
     """The exact posterior over sets, by enumeration.
@@ -267,20 +287,13 @@ def exact_posterior(X, y, prior="subset", m=3, prior_scale=2.0, noise_scale=1.0,
         ``log_post`` (normalised log posterior of each), ``inclusion`` (the
         posterior inclusion probability of each feature, ``(d,)``) and
         ``log_evidence`` (``log p(y)``).
-    :raises ValueError: above ``cap`` sets (``C(d, m)`` or ``2**d``).
+    :raises ValueError: where :func:`enumeration_blocker` gives a reason
+        (above ``cap`` sets, ``C(d, m)`` or ``2**d``).
     """
     d = np.shape(X)[-1]
-    count = count_sets(d, prior, m)
-    if likelihood == "logistic":
-        if prior != "subset":
-            raise ValueError(f"exact enumeration of logistic regression needs the subset prior, "
-                             f"got {prior!r}")
-        cap = min(cap, LOGISTIC_CAP)
-    elif likelihood != "gaussian":
-        raise ValueError(f"likelihood must be 'gaussian' or 'logistic', got {likelihood!r}")
-    if count > cap:
-        raise ValueError(f"exact enumeration: the {prior} prior with d = {d}, m = {m} has {count} "
-                         f"sets, more than the cap of {cap}")
+    why_not = enumeration_blocker(d, prior, m, likelihood, cap)
+    if why_not is not None:
+        raise ValueError(why_not)
     masks = enumerate_masks(d, prior, m)
     rel = np.zeros(len(masks))
     if likelihood == "logistic":

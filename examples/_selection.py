@@ -14,7 +14,15 @@ import time
 
 import numpy as np
 from _data import DATASETS, load_csv, load_data, plot
-from _exact import EXACT_CAP, exact_posterior, guide_inclusion, log_marginal, log_prior, logistic_log_marginal
+from _exact import (
+    EXACT_CAP,
+    enumeration_blocker,
+    exact_posterior,
+    guide_inclusion,
+    log_marginal,
+    log_prior,
+    logistic_log_marginal,
+)
 from _mcmc import collapsed_mcmc, logistic_mcmc
 
 from relaxed_dists.core import hard_limit
@@ -138,14 +146,13 @@ def reference(X, y, prior, m, likelihood, mcmc_steps, seed, cap=EXACT_CAP):
     """
     start = time.perf_counter()
     X, y = np.asarray(X, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    try:
+    why_not = enumeration_blocker(X.shape[-1], prior, m, likelihood, cap)
+    if why_not is None:
         out = exact_posterior(X, y, prior, m, PRIOR_SCALE, NOISE_SCALE, cap, likelihood)
         method = "exact (enumeration of every set" + (
             ", coefficients by importance sampling)" if likelihood == "logistic" else ")")
-    except ValueError as err:
-        if "cap" not in str(err) and "needs the subset prior" not in str(err):
-            raise
-        print(f"\nno exact enumeration: {err}; a long MCMC run is the reference instead")
+    else:
+        print(f"\nno exact enumeration: {why_not}; a long MCMC run is the reference instead")
         if likelihood == "logistic":
             out = logistic_mcmc(X, y, prior, m, steps=mcmc_steps, seed=seed, prior_scale=PRIOR_SCALE,
                                 intercept_scale=PRIOR_SCALE)
@@ -208,16 +215,14 @@ def main(backend, argv=None):
     if (args.csv is None) != (args.target is None):
         p.error("--csv and --target go together")
     start = time.perf_counter()
-    if args.csv is not None:
-        X, y, names, planted = load_csv(args.csv, args.target)
-    else:
-        X, y, names, planted = load_data(args.dataset, args.seed, n=args.n, d=args.d, rho=args.rho,
-                                         signal=args.signal)
     likelihood = args.likelihood
     if likelihood == "auto":
         likelihood = "logistic" if args.dataset == "breast-cancer" and args.csv is None else "gaussian"
-    if likelihood == "logistic" and args.csv is not None:
-        y = load_csv(args.csv, args.target, standardise_target=False)[1]
+    if args.csv is not None:  # a 0/1 target of logistic regression is kept as it is
+        X, y, names, planted = load_csv(args.csv, args.target, standardise_target=likelihood != "logistic")
+    else:
+        X, y, names, planted = load_data(args.dataset, args.seed, n=args.n, d=args.d, rho=args.rho,
+                                         signal=args.signal)
     if likelihood == "logistic" and not np.all((y == 0.0) | (y == 1.0)):
         p.error("--likelihood logistic needs a target of 0s and 1s")
     weights = args.weights
