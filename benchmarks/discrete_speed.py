@@ -52,12 +52,15 @@ import json
 import math
 import os
 import pathlib
-import platform
 import statistics
 import sys
 import time
 
 HERE = pathlib.Path(__file__).resolve().parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+
+from run import machine, package_versions  # noqa: E402  (the metadata of benchmarks/run.py)
 
 TAU = 0.5
 ESTIMATORS = (("st", None), ("gumbel", None), ("reinmax", None), ("gumbel_rao", 1), ("gumbel_rao", 10))
@@ -430,25 +433,7 @@ def _load(mach):
 
 
 def versions():
-    import importlib.metadata as md
-
-    out = {"python": platform.python_version()}
-    for name in ("relaxed_dists", "torch", "pyro-ppl", "jax", "jaxlib", "numpyro"):
-        try:
-            out[name] = md.version(name)
-        except md.PackageNotFoundError:
-            out[name] = "not installed"
-    return out
-
-
-def machine():
-    import torch
-
-    info = {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads()}
-    if hasattr(os, "getloadavg"):
-        info["load_average_at_start"] = list(os.getloadavg())
-    return info
+    return package_versions(("relaxed_dists", "torch", "pyro-ppl", "jax", "jaxlib", "numpyro"))
 
 
 def main(argv=None):

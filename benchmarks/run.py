@@ -408,15 +408,22 @@ def bench_framework(fw, grid, repeats, warmup, max_elements, seed, log):
 
 
 # ---------------------------------------------------------------- metadata
-def versions():
+def package_versions(names):
+    """The Python version and each named distribution's installed version (shared with discrete_speed.py)."""
     import importlib.metadata as md
 
     out = {"python": platform.python_version()}
-    for name in ("relaxed_dists", "torch", "pyro-ppl", "jax", "jaxlib", "numpyro", "numpy", "matplotlib"):
+    for name in names:
         try:
             out[name] = md.version(name)
         except md.PackageNotFoundError:
             out[name] = "not installed"
+    return out
+
+
+def versions():
+    out = package_versions(("relaxed_dists", "torch", "pyro-ppl", "jax", "jaxlib", "numpyro", "numpy",
+                            "matplotlib"))
     out["tensorflow_probability (JAX substrate)"] = tfp_status()[1]
     return out
 
