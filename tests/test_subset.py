@@ -14,6 +14,7 @@ import array_api_strict
 import jax
 import jax.numpy as jnp
 import numpy as np
+import scipy.special
 import numpyro
 import pyro
 import pytest
@@ -86,6 +87,7 @@ def test_early_stop_gives_the_result_of_every_pass(monkeypatch, rng):
     check eager, which also drops the finished rows once half are done; a
     while_loop under jit); the result is that of all _SECANT_STEPS passes,
     and jit and torch agree with eager NumPy."""
+    monkeypatch.setattr(cs, "_FAST_START", [False])  # the search alone (see the next test)
     tau = np.array([1.0, 0.1, 0.02, 0.5] * 16)[:, None]
     yt = (rng.normal(size=(64, 50)) + rng.gumbel(size=(64, 50))) / tau
     eager = cs.threshold(yt, 7.5)
@@ -106,6 +108,34 @@ def test_early_stop_gives_the_result_of_every_pass(monkeypatch, rng):
         np.testing.assert_array_equal(a, c)
         np.testing.assert_allclose(d, c, rtol=1e-13, atol=1e-13)
         np.testing.assert_allclose(b, c, rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+@pytest.mark.parametrize("passes", [6, 1])
+def test_newton_start_gives_the_threshold_of_the_search(monkeypatch, rng, backend, passes):
+    """Eager on the host the search starts with Newton passes from the order
+    statistics, and only the rows they leave go through the bracketed search
+    (with one pass, most rows do): the root and the weights are those of the
+    search alone, in float64, from temperatures 1e-3 to 100 and integer and
+    fractional m, including tied and clustered values."""
+    tau = np.array([1e-3, 0.05, 0.5, 5.0, 100.0] * 8)[:, None]
+    y = rng.normal(size=(40, 50)) + rng.gumbel(size=(40, 50))
+    y[::5, :10] = y[::5, :1]  # ties
+    y[1::5, :20] = y[1::5, :1] + 1e-9 * rng.normal(size=(8, 20))  # a cluster
+    yt = y / tau
+    convert = torch.as_tensor if backend == "torch" else np.asarray
+    for m in (0.5, 1.0, 2.5, 7.0, 10.0, 49.5):
+        monkeypatch.setattr(cs, "_START_PASSES", passes)
+        fast = [np.asarray(a) for a in cs.threshold(convert(yt), m)]
+        monkeypatch.setattr(cs, "_FAST_START", [False])
+        alone = [np.asarray(a) for a in cs.threshold(convert(yt), m)]
+        monkeypatch.setattr(cs, "_FAST_START", [True])
+        root, root_alone = fast[0] + fast[1], alone[0] + alone[1]
+        scale = np.maximum(1.0, np.abs(yt).max(-1))
+        assert np.all(np.abs(root - root_alone) <= 64 * np.finfo(float).eps * scale), m
+        np.testing.assert_allclose(fast[2], alone[2], rtol=1e-9, atol=1e-12)
+        total = scipy.special.expit(yt - root[:, None]).sum(-1)
+        assert np.all(np.abs(total - m) <= cs.subset_tolerance(yt, m)), m
 
 
 def test_threshold_is_exact_where_the_sum_is_flat():

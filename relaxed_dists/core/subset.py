@@ -86,6 +86,20 @@ outside the support, none NaN (NumPy and torch), the largest sum error a
 tenth of :func:`subset_tolerance`; at most 59 locating passes (float64; 40 in
 float32) and 14 Newton passes, typically under 15 and 1 to 2.
 
+**Eager on the host** (NumPy, torch on the CPU; nothing masked, no value
+saturated) the search starts elsewhere, for speed: up to six safeguarded
+Newton passes on the log-odds of the mean, every row at once, from the
+order statistics (the midpoint of the ``m``-th and ``(m+1)``-th largest
+values for an integer ``m``) inside the monotonicity bounds
+``[min(y), max(y)] - tau logit(m/k)``. A row whose last step is below
+``sqrt(eps)/4`` temperatures, and whose sum is not flat there
+(:math:`\sum_i S_i(1 - S_i) \ge A/16`), is finished by one plain Newton
+step on the values re-centred on that point (exact differences near the
+root; the error after it is about the step squared). The other rows take
+the two searches above, from the narrowed bracket: the results agree with
+the searches alone to rounding (``tests/test_subset.py``). At ``B = 1024``
+rows of ``k = 10`` in torch this is about three times faster.
+
 **The gradient** is attached by the implicit function theorem, as one
 differentiable Newton step from the stopped threshold: with
 :math:`\omega = q / \sum_j q_j`, :math:`q_i = S_i(1 - S_i)` (scaled by the
@@ -500,6 +514,91 @@ def _torch_solver():
     return _TORCH_SOLVER[0]
 
 
+#: Whether eager host arrays start the search with :func:`_newton_start`
+#: (a switch for the tests, which compare it with the search alone).
+_FAST_START = [True]
+
+#: Newton passes of :func:`_newton_start` at most (it stops once every row
+#: has converged; typically 2 to 4).
+_START_PASSES = 6
+
+
+def _compacts(ys):
+    """Whether the bounded loops run eagerly on the host for ``ys`` (NumPy,
+    torch on the CPU outside a graph recorder), where asking a value is free."""
+    xp = array_namespace(ys)
+    return isinstance(ys, np.ndarray) or (
+        is_torch(xp) and ys.device.type == "cpu" and not _namespace.torch_is_tracing())
+
+
+def _order_start(x, m):
+    r"""A start for the threshold (in the units of ``x``, rows ``(R, k)``)
+    from the order statistics: the midpoint of the ``m``-th and
+    ``(m+1)``-th largest values for an integer ``m`` (the root at a low
+    temperature, where only they matter), else the ``ceil(m)``-th largest
+    less the logit of the fractional part (its sigmoid is then that part)."""
+    xp = array_namespace(x)
+    j = math.ceil(m)
+    whole = j == m
+    if is_torch(xp):
+        import torch
+
+        top = torch.topk(x, j + 1 if whole else j, dim=-1, sorted=True).values
+        top = top[:, j - 1:]
+    else:
+        part = np.partition(-np.asarray(x), [j - 1, j] if whole else [j - 1], axis=-1)
+        top = xp.asarray(-part[:, j - 1:j + 1] if whole else -part[:, j - 1:j])
+    if whole:
+        return top[:, 0] / 2 + top[:, 1] / 2
+    frac = m - math.floor(m)
+    return top[:, 0] - math.log(frac / (1 - frac))
+
+
+def _newton_start(ys, tau, m, lo, hi, dead, tol):
+    r"""Eager start of the search (NumPy, torch on the CPU; nothing masked,
+    no value saturated): safeguarded Newton passes on the log-odds of the
+    mean, :math:`G(t) = \log(A/(k - A)) - \mathrm{logit}(m/k)`, from
+    :func:`_order_start`, in units of the temperature, with the bracket
+    ``[lo, hi]`` narrowed by the sign of :math:`A - m` at each point and a
+    bisection wherever a Newton point leaves it; every row takes each pass
+    (a few operations, no per-row bookkeeping) until all have converged
+    (a step below ``tol`` temperatures, or a sum in the dead band), at most
+    :data:`_START_PASSES`. Per row the result is a point and a bracket for
+    the polish, as the bracketed search gives; ``rest`` indexes the rows
+    that have not converged (they go through that search from the narrowed
+    bracket), and ``plain`` flags those that :func:`_plain_finish` finishes
+    exactly."""
+    xp = array_namespace(ys, tau)
+    k = ys.shape[-1]
+    x = ys / tau[:, None]
+    lo_t, hi_t = lo / tau, hi / tau
+    t = xp.clip(_order_start(x, m), min=lo_t, max=hi_t)
+    done = xp.zeros_like(t) > 0
+    for _ in range(_START_PASSES):
+        s = sigmoid(x - t[:, None])
+        a = xp.sum(s, axis=-1)
+        f = a - m
+        f = xp.where(xp.abs(f) <= dead, xp.zeros_like(f), f)
+        q = a - xp.sum(s * s, axis=-1)  # sum of s (1 - s)
+        lo_t = xp.where(f > 0, t, lo_t)
+        hi_t = xp.where(f < 0, t, hi_t)
+        with _namespace.errstate(divide="ignore", invalid="ignore"):
+            slope = q * (1 / a + 1 / (k - a))  # -G'(t), >= 0
+            step = _log_odds(f, k, m) / slope
+        cand = t + step
+        ok = (cand > lo_t) & (cand < hi_t)  # False for NaN and inf steps
+        # a row that has converged keeps its point (its bracket stays valid)
+        t = xp.where(done | (f == 0), t, xp.where(ok, cand, lo_t / 2 + hi_t / 2))
+        done = done | (f == 0) | (ok & (xp.abs(step) <= tol))
+        if bool(xp.all(done)):
+            break
+    rest = xp.nonzero(~done)[0]
+    # Where the sum is not flat (q >= A / 16: the rounding of A moves a
+    # Newton step by at most 16 eps), one plain Newton step finishes a row.
+    plain = done & (f != 0) & (16 * q >= a)
+    return t * tau, lo_t * tau, hi_t * tau, rest, plain
+
+
 #: Passes between two checks of whether any row still moves, for torch on an
 #: accelerator (where each check synchronises with the device).
 _CHUNK = 8
@@ -545,7 +644,7 @@ def _solve_rows(ys, tau, m, general):
     """
     xp = array_namespace(ys, tau)
     info = finfo(ys)
-    eps, largest = float(info.eps), float(info.max)
+    eps = float(info.eps)
     k = ys.shape[-1]
     if general:
         keep = ys > -math.inf
@@ -556,8 +655,6 @@ def _solve_rows(ys, tau, m, general):
         kk = xp.where(bad, _full(xp, kk, float(k)), kk)
     else:
         keep, kk, bad = None, float(k), None
-    lo, hi = _bracket(ys, tau, m, kk, keep)
-    scale = _PHI * tau
 
     # 1. Locate the root: Illinois steps on the log-odds of the mean, with a
     # bisection (in _phi) after every pass that leaves the bracket wider
@@ -590,13 +687,50 @@ def _solve_rows(ys, tau, m, general):
         go = moving(state)  # a finished row is left as it is
         return tuple(xp.where(go, b, a) for a, b in zip(state, new))
 
-    g_lo = _log_odds(residual(ys, tau, lo), kk, m)
-    g_hi = _log_odds(residual(ys, tau, hi), kk, m)
-    t = _secant(lo, hi, g_lo, g_hi)
+    def locate(ys, tau, kk, lo, hi):
+        g_lo = _log_odds(residual(ys, tau, lo), kk, m)
+        g_hi = _log_odds(residual(ys, tau, hi), kk, m)
+        t = _secant(lo, hi, g_lo, g_hi)
+        inf = _full(xp, lo, math.inf)
+        state = (t, residual(ys, tau, t), lo, hi, g_lo, g_hi, xp.zeros_like(lo), inf, inf, _PHI * tau)
+        data = (ys, tau, kk) if general else (ys, tau)
+        return _passes(bounded_loop, locate_pass, data, state, _locate_cap(info), moving)[:4]
+
+    def polish(ys, tau, t, lo, hi):
+        return _polish(ys, tau, m, t, lo, hi)
+
+    if not general and _FAST_START[0] and _compacts(ys):
+        # Eager on the host: a few Newton passes from the order statistics
+        # inside the monotonicity bounds, the bracketed search only for the
+        # rows they leave, and a plain Newton step re-centred on the point
+        # for the rows where it is exact (the polish for the others).
+        logit_m = math.log(m) - math.log(k - m)
+        lo = xp.min(ys, axis=-1) - tau * logit_m
+        hi = xp.max(ys, axis=-1) - tau * logit_m
+        t, lo, hi, rest, plain = _newton_start(ys, tau, m, lo, hi, dead, tol)
+        if rest.shape[0]:
+            t_r, _, lo_r, hi_r = locate(ys[rest], tau[rest], kk, lo[rest], hi[rest])
+            t[rest], lo[rest], hi[rest] = t_r, lo_r, hi_r
+        x, c, t_out, step = _plain_finish(ys, tau, t, m)
+        hard = xp.nonzero(~plain)[0]
+        if hard.shape[0]:
+            x_h, c_h, t_h, step_h = polish(ys[hard], tau[hard], t[hard], lo[hard], hi[hard])
+            x[hard], c[hard], t_out[hard], step[hard] = x_h, c_h, t_h, step_h
+        return x, c, t_out, step, bad
+    lo, hi = _bracket(ys, tau, m, kk, keep)
+    t, _, lo, hi = locate(ys, tau, kk, lo, hi)
+    return polish(ys, tau, t, lo, hi) + (bad,)
+
+
+def _polish(ys, tau, m, t, lo, hi):
+    r"""Step 2 of :func:`_solve_rows` for rows ``ys`` (``(R, k)``) with a
+    located point ``t`` and bracket ``[lo, hi]`` (in the units of ``ys``):
+    ``(x, c, t, step)``."""
+    xp = array_namespace(ys, tau)
+    info = finfo(ys)
+    eps, largest = float(info.eps), float(info.max)
+    tol = math.sqrt(eps) / 4
     inf = _full(xp, lo, math.inf)
-    state = (t, residual(ys, tau, t), lo, hi, g_lo, g_hi, xp.zeros_like(lo), inf, inf, scale)
-    data = (ys, tau, kk) if general else (ys, tau)
-    t, _, lo, hi = _passes(bounded_loop, locate_pass, data, state, _locate_cap(info), moving)[:4]
 
     # 2. Re-centre on the value nearest to t (exact differences near it), in
     # units of the temperature, and polish with Newton steps on h,
@@ -649,7 +783,24 @@ def _solve_rows(ys, tau, m, general):
     # Its own loop (the module's bounded_loop is the locating search's).
     t, step = _passes(_namespace.bounded_loop, polish_pass, (x,), state, _polish_cap(info),
                       polishing)[:2]
-    return x, c, t, step, bad
+    return x, c, t, step
+
+
+def _plain_finish(ys, tau, t, m):
+    r"""Step 2 of :func:`_solve_rows` where the located point ``t`` (in the
+    units of ``ys``) is within ``tol`` temperatures of the root and the sum
+    is not flat there (:func:`_newton_start`): the values re-centred on
+    ``t`` itself, ``x = (ys - t) / tau`` (exact differences near the root),
+    and one plain Newton step on :math:`\sum_i \sigma(x_i) - m`, whose
+    error is about its square. ``(x, c, 0, step)``."""
+    xp = array_namespace(ys, tau)
+    x = (ys - t[:, None]) / tau[:, None]
+    s = sigmoid(x)
+    a = xp.sum(s, axis=-1)
+    q = a - xp.sum(s * s, axis=-1)
+    with _namespace.errstate(divide="ignore", invalid="ignore"):  # rows the polish replaces
+        step = (a - m) / q
+    return x, xp.asarray(t, copy=True), xp.zeros_like(t), step
 
 
 def _weights(z):
