@@ -86,6 +86,40 @@ def targets(results):
 
 
 # --------------------------------------------------------------- markdown
+MEMORY_BY_FW = {
+    "torch": "torch: the peak of the bytes held by torch's CPU allocator during one call, above what was "
+             "live before it (the output included, the logits not), from the allocation and free events "
+             "of `torch.profiler` (`profile_memory=True`) in one more call after the timed ones.",
+    "jax": "JAX: temp + output bytes of the compiled function, from XLA's "
+           "`jax.jit(f).lower(...).compile().memory_analysis()` (the buffers the executable allocates "
+           "beside its arguments; the arguments, already live, are not counted); computed at "
+           "compilation, not measured while running.",
+}
+MEMORY_TEXT = ("the peak memory of one call, per variant, in a table per framework beside the time table, "
+               "which says what its figure counts. Neither counts memory outside these (Python objects; in "
+               "torch, oneDNN/MKL scratch), and the two are not the same quantity: XLA plans its buffers at "
+               "compilation (reusing them where it can), torch allocates as it goes.")
+
+
+def skip_list(results):
+    """One line per skipped cell (framework, method, case) with the reason,
+    the variants that share a reason together."""
+    groups = {}
+    for r in results["rows"]:
+        if r["status"].startswith("skipped"):
+            key = (r["framework"], r["method"], r["source"], r["B"], r["k"], r["m"])
+            groups.setdefault(key, {}).setdefault(r["status"].removeprefix("skipped: "), []).append(
+                r["variant"])
+    out = []
+    for (fw, meth, src, B, k, m), reasons in groups.items():
+        name = meth if src == "ours" else f"{meth} ({src})"
+        for reason, variants in reasons.items():
+            which = ("all variants" if len(variants) == len(VARIANTS)
+                     else ", ".join(LABEL[v] for v in variants))
+            out.append(f"{fw} {name} {_case_label(B, k, m)}, {which}: {reason}")
+    return out
+
+
 def _case_label(B, k, m):
     return f"B={B} k={k}" + ("" if m is None else f" m={m}")
 
@@ -94,14 +128,34 @@ def _fmt(x):
     return f"{x:.2f}" if x < 10 else f"{x:.1f}" if x < 100 else f"{x:.0f}"
 
 
-def _cell(idx, fw, method, source, B, k, m):
+def sig3(x):
+    """``x`` to 3 significant digits, without an exponent (1234.5 -> "1230")."""
+    if x == 0 or not math.isfinite(x):
+        return f"{x:g}"
+    digits = 2 - math.floor(math.log10(abs(x)))
+    return f"{round(x, digits):.{max(digits, 0)}f}"
+
+
+def fmt_bytes(n):
+    """``n`` bytes in GiB, MiB, KiB or B, 3 significant digits."""
+    for unit, size in (("GiB", 2 ** 30), ("MiB", 2 ** 20), ("KiB", 2 ** 10)):
+        if abs(n) >= size:
+            return f"{sig3(n / size)} {unit}"
+    return f"{sig3(n)} B"
+
+
+def _mib(r):
+    return "?" if r.get("peak_bytes") is None else sig3(r["peak_bytes"] / 2 ** 20)
+
+
+def _cell(idx, fw, method, source, B, k, m, value=lambda r: _fmt(r["ratio"])):
     parts = []
     for v in VARIANTS:
         r = idx.get((fw, method, source, B, k, m, v))
         if r is None:
             parts.append("?")
         elif r["status"] == "ok":
-            parts.append(_fmt(r["ratio"]))
+            parts.append(value(r))
         elif r["status"].startswith("n/a"):
             parts.append("—")
         elif r["status"].startswith("skipped"):
@@ -126,9 +180,32 @@ def markdown(results, plot=True):
     L.append("- Versions: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()
                                          if not k.startswith("tensorflow")))
     L.append(f"- TFP (JAX substrate): {meta['versions']['tensorflow_probability (JAX substrate)']}")
+    mode = meta.get("mode", "quick" if meta["quick"] else "default")
+    max_el = meta.get("max_elements")
+    L.append("- Mode: " + {
+        "quick": "`--quick` (a smoke run on a tiny grid: **not a measurement**)",
+        "full": "`--full` (every cell of the grid, none skipped for size; only cells that would not fit "
+                "in memory are skipped)",
+        "default": "default (cells above " + (f"{max_el:.2g}" if max_el is not None else "no limit of")
+                   + " elements of `B*k*m` skipped; `--full` runs them)",
+    }[mode])
+    large = ""
+    if meta.get("large_elements") is not None:
+        large = (f"; cells above {meta['large_elements']:.2g} elements: median of {meta['repeats_large']} "
+                 "(`--repeats-large`; each row of results.json gives its repeats)")
     L.append(f"- Settings: {meta['dtype']}, temperature {meta['temperature']}, median of "
-             f"{meta['repeats']} timed calls after {meta['warmup']} warm-up call(s)"
+             f"{meta['repeats']} timed calls after {meta['warmup']} warm-up call(s){large}"
              + (" (**--quick smoke run: not a measurement**)" if meta["quick"] else ""))
+    if "mem_fraction" in meta:
+        if meta.get("mem_limit_bytes") is not None:
+            avail = f"{fmt_bytes(meta['mem_limit_bytes'])} given by `--mem-limit-gib`"
+        elif meta.get("mem_available_bytes_at_start") is not None:
+            avail = (f"MemAvailable of /proc/meminfo, read before each cell "
+                     f"({fmt_bytes(meta['mem_available_bytes_at_start'])} at the start)")
+        else:
+            avail = "unknown here (no /proc/meminfo): no cell skipped for memory"
+        L.append(f"- Memory guard: a cell is skipped when its estimated peak memory exceeds "
+                 f"{meta['mem_fraction']:g} of the available memory: {avail}")
     L += ["", "## What is timed", "",
           "Every number below is a time divided by the **proxy** of its framework for the same `(B, k)`, "
           "measured in the same run: draw `u ~ U(0, 1)` of shape `(B, k)`, the Gumbel transform "
@@ -152,8 +229,15 @@ def markdown(results, plot=True):
           "default. References: `L2X max-of-m` (Chen et al. 2018: max over m independent Concrete "
           "samples) and `relaxed top-m` (Xie & Ermon 2019: m softmaxes, `alpha += log(1 - a_j)`), "
           "written from the papers in `benchmarks/references.py`. "
-          f"Cells marked `skip` exceed {meta['max_elements']:.2g} elements of `B*k*m` "
-          "(`--max-elements`).", ""]
+          + (f"Cells marked `skip` exceed {max_el:.2g} elements of `B*k*m` (`--max-elements`) "
+             if max_el is not None else "No cell is skipped for its size. Cells marked `skip` ")
+          + ("or would not fit in memory: " if max_el is not None else "would not fit in memory: ")
+          + "before a cell runs its peak memory is estimated (JAX: XLA's memory analysis of the compiled "
+          "function; torch: the peak measured for the same method, `k`, `m` and variant at the nearest "
+          "smaller `B`, scaled by the ratio of the batch sizes, or failing that a conservative formula) "
+          "and the cell is skipped if that exceeds the memory guard above; "
+          "[Skipped cells](#skipped-cells) says why each was.", "",
+          "**Memory** (m-of-k classes): " + MEMORY_TEXT, ""]
     L += ["## Proxies", "", "| framework | " + " | ".join(
         _case_label(p["B"], p["k"], None) for p in results["proxies"] if p["framework"] == "torch"
     ) + " |"]
@@ -180,6 +264,16 @@ def markdown(results, plot=True):
                 name = f"**{meth}**" if src == "ours" else f"{meth} ({src})"
                 L.append(f"| {name} | " + " | ".join(_cell(idx, fw, meth, src, *c) for c in cases) + " |")
             L.append("")
+            if family == "subset":
+                L += [f"## {fw}: {title}, peak memory", "",
+                      f"MiB (3 significant digits): sample / + log_prob / + backward. {MEMORY_BY_FW[fw]}", "",
+                      "| method | " + " | ".join(_case_label(*c) for c in cases) + " |",
+                      "|---" * (len(cases) + 1) + "|"]
+                for meth, src in _methods(results, fw, family):
+                    name = f"**{meth}**" if src == "ours" else f"{meth} ({src})"
+                    L.append(f"| {name} | " + " | ".join(_cell(idx, fw, meth, src, *c, value=_mib)
+                                                         for c in cases) + " |")
+                L.append("")
     L += ["## Targets (issue 6)", "",
           "Worst value over the measured cases; ratios to the proxy, to the named class, or to L2X at the "
           "same m.", "", "| target | framework | class | variant | worst | at | met |",
@@ -190,6 +284,9 @@ def markdown(results, plot=True):
                  f"{_fmt(t['worst'])} | {_case_label(w['B'], w['k'], w['m'])} | "
                  f"{'met' if t['met'] else '**missed**'} |")
     L.append("")
+    skipped = skip_list(results)
+    if skipped:
+        L += ["## Skipped cells", ""] + [f"- {line}" for line in skipped] + [""]
     errors = [r for r in results["rows"] if r["status"].startswith("error")]
     if errors:
         L += ["## Errors", ""] + [f"- {r['framework']} {r['method']} {_case_label(r['B'], r['k'], r['m'])} "
@@ -210,8 +307,10 @@ def markdown(results, plot=True):
         L.append("")
     if plot:
         L += ["## Plot", "", "![ratios to the proxy](results.png)", ""]
-    L += ["Machine-readable: `results.json` (every repeat's time in ms, first-call times including JAX "
-          "compilation, the proxies, the SVI rows and the targets).", ""]
+    L += ["Machine-readable: `results.json` (every repeat's time in ms, the repeats and warm-up calls of "
+          "each cell, first-call times including JAX compilation (JAX's `compile_ms` apart), the peak "
+          "memory `peak_bytes` of the m-of-k rows, the estimate behind each memory skip, the proxies, "
+          "the SVI rows and the targets).", ""]
     return "\n".join(L)
 
 

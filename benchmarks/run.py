@@ -1,9 +1,10 @@
 """Speed of every relaxed_dists class in both backends, as ratios to a proxy
 measured in the same run, beside torch's, NumPyro's (and TFP's, where it
 imports) relaxed distributions and plain reimplementations of L2X and of the
-Xie & Ermon relaxed top-k; then the SVI-step benchmark (svi_step.py).
+Xie & Ermon relaxed top-k, with the peak memory of the m-of-k classes; then
+the SVI-step benchmark (svi_step.py).
 
-    python3 benchmarks/run.py [--quick] [--repeats 7] [--out-dir benchmarks]
+    python3 benchmarks/run.py [--quick | --full] [--repeats 7] [--out-dir benchmarks]
 
 Writes RESULTS.md, results.json and results.png into ``--out-dir``.
 
@@ -30,15 +31,64 @@ to it, measured in the same run for the same ``(B, k)`` (the median over
 repeats taken before and after that configuration's methods). JAX functions
 are jitted as a whole (the key is an argument; the distribution is built
 inside) and timed with ``block_until_ready``. Each time is the median of
-``--repeats`` calls after ``--warmup`` calls (for JAX the first includes
-compilation). torch classes (ours and torch's) get ``validate_args=False``, so
-no validation is timed; torch's thread count is left at its default.
+``--repeats`` calls after ``--warmup`` calls; results.json gives each cell's
+repeats and warm-up calls, and its first call's time (for JAX with the
+compilation, which is done before the warm-up, for the memory analysis;
+``compile_ms`` apart). torch classes (ours and torch's) get
+``validate_args=False``, so no validation is timed; torch's thread count is
+left at its default.
+
+**Memory** of the m-of-k classes (family ``subset``), per variant, in each
+row's ``peak_bytes`` and a table per framework in RESULTS.md, never from a
+timed call:
+
+* torch: the peak of the bytes held by torch's CPU allocator during one call
+  above what was live before it (the output included, the logits not): one
+  more call, after the timed ones, under
+  ``torch.profiler.profile(profile_memory=True)``, whose allocation and free
+  events are summed in time order (``torch_peak_bytes``);
+* JAX: ``temp + output`` bytes of XLA's
+  ``jax.jit(f).lower(*args).compile().memory_analysis()``: what the compiled
+  function allocates beside its (already live) arguments, computed at
+  compilation (``jax_peak_bytes``).
+
+Memory outside these (Python objects; torch's oneDNN/MKL scratch) is not
+counted.
+
+**Modes.** The default grid skips the cells whose ``B*k*m`` exceeds
+``--max-elements`` (``MAX_ELEMENTS``) for the per-row methods (RelaxedMHot,
+ExpRelaxedMHot, L2X, relaxed top-m). ``--full`` runs every cell; those above
+``--large-elements`` (1e8: B = 16384, k = 1000, m = 50) get
+``--repeats-large`` (2) timed calls. ``--quick`` is a smoke run on a tiny
+grid. ``--batches``, ``--ks``, ``--ms`` and ``--methods`` replace the grid
+and the list of methods (for spot checks).
+
+**Memory guard** (every mode): before a cell runs, its peak memory is
+estimated, and the cell is skipped, with a status saying so
+("skipped: needs ~X GiB (estimated from B=1024), Y GiB available ..."), when
+that exceeds ``--mem-fraction`` (0.6) of the available memory (MemAvailable
+of /proc/meminfo, read before each cell; no guard where there is none). The
+estimate: JAX, XLA's memory analysis above (exact, before running); torch,
+the peak measured for the same method, ``k``, ``m`` and variant at the
+nearest smaller ``B``, scaled by the ratio of the batch sizes, or, failing
+that (the smallest ``B``; the classes whose memory is not measured), the
+conservative ``FORMULA_ARRAYS`` float32 arrays of the cell's elements. On a
+24 GiB machine this skips most of the B = 16384, k = 1000, m = 50 cells
+(several arrays of 8.2e8 floats, 3.05 GiB each). ``--mem-limit-gib`` (hidden;
+for the tests) stands for the available memory.
+
+A ``--full`` run should take about 25 minutes on 2 cores (an estimate from
+the default run's times: about 8 minutes for the default grid, 6 for
+B = 1024, m = 50, 9 for B = 16384, m = 5 and 1-2 for what fits of
+B = 16384, m = 50).
 """
 
 import argparse
+import contextlib
 import datetime
 import gc
 import json
+import math
 import os
 import pathlib
 import platform
@@ -51,6 +101,8 @@ if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
 import references  # noqa: E402
+import report  # noqa: E402
+from report import fmt_bytes  # noqa: E402
 
 TAU = 0.5
 VARIANTS = ("sample", "log_prob", "backward")
@@ -63,8 +115,22 @@ QUICK = {"batches": (64,), "ks": (10,), "ms": {10: (3,)}}
 #: array, several GiB with the backward pass). On 2 cores the B = 1024,
 #: m = 50 cells alone take about 5.5 minutes (measured: 323 s), and the
 #: whole command must stay under 10 minutes; ``--max-elements 6e7`` adds
-#: them, ``--max-elements inf`` runs all.
+#: them, ``--full`` runs all (with the memory guard and --repeats-large).
 MAX_ELEMENTS = 4e7
+#: --full: cells above this many elements (at k = 1000, B = 16384 with
+#: m = 50: 8.2e8) get --repeats-large timed calls instead of --repeats.
+LARGE_ELEMENTS = 1e8
+REPEATS_LARGE = 2
+#: A cell is skipped when its estimated peak memory exceeds this fraction of
+#: the available memory.
+MEM_FRACTION = 0.6
+#: torch cells without a measured smaller batch: their peak is taken to be at
+#: most this many float32 arrays of the cell's elements (B*k, times m for the
+#: per-row methods); see estimate_peak. The most measured, over every method
+#: at B = 64 and 512, k = 10 and 1000, m = 5 and 50: 17.7, 17.7 and 19.2
+#: (RelaxedSubset, LogitRelaxedSubset), the per-row methods at most 6.3, 10.2
+#: and 14.9.
+FORMULA_ARRAYS = {"sample": 24, "log_prob": 24, "backward": 32}
 
 
 class Method:
@@ -266,7 +332,9 @@ def _blocking(fn, args, keys):
     return lambda i: jax.block_until_ready(fn(*args, keys[i]))
 
 
-def jax_callables(method, logits, tau, m, weight, keys):
+def jax_jitted(method, m, weight):
+    """The jitted functions of ``(logits, tau, key)`` behind the three
+    variants (``log_prob`` only where the method has a density)."""
     import jax
     import jax.numpy as jnp
 
@@ -281,7 +349,11 @@ def jax_callables(method, logits, tau, m, weight, keys):
     }
     if method.has_lp:
         fns["log_prob"] = jax.jit(lambda lg, tg, key: method.run(lg, tg, m, key, True))
-    return {v: _blocking(f, (logits, tau), keys) for v, f in fns.items()}
+    return fns
+
+
+def jax_callables(method, logits, tau, m, weight, keys):
+    return {v: _blocking(f, (logits, tau), keys) for v, f in jax_jitted(method, m, weight).items()}
 
 
 def jax_proxy(logits, tau, weight, keys):
@@ -309,6 +381,93 @@ def jax_setup(B, k, seed):
     return logits, jnp.asarray(TAU, dtype=jnp.float32), weight
 
 
+# ----------------------------------------------------------------- memory
+def mem_available_bytes():
+    """``MemAvailable`` of /proc/meminfo in bytes, or None where there is none."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """File descriptor 2 to /dev/null: the profiler prints a start and a stop
+    line from C++ per use."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def torch_peak_bytes(call, i=0):
+    """Peak bytes held by torch's CPU allocator during ``call(i)`` above what
+    was live before it (the output included, the inputs not): the running sum
+    of the signed sizes of the allocations and frees that
+    ``torch.profiler.profile(profile_memory=True)`` records, in time order.
+    The profiler records no free of memory allocated before it started, so
+    this is the peak of what the call itself allocated and still held (a
+    call that frees its inputs would not be credited for it; the benchmark's
+    calls free none). Memory allocated outside torch's allocator (oneDNN/MKL
+    scratch, Python objects) is not counted."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with _quiet_stderr():
+        with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+            call(i)  # the result is dropped inside the profile: its free is recorded too
+    events = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"]
+    total = peak = 0
+    for e in sorted(events, key=lambda e: e.start_ns()):  # stable: ties keep the recorded order
+        total += e.nbytes()
+        peak = max(peak, total)
+    return peak
+
+
+def jax_peak_bytes(fn, *args):
+    """``temp + output`` bytes of the jitted ``fn`` compiled for ``args``,
+    from XLA's ``memory_analysis()`` (the buffers the executable allocates
+    beside its arguments; the arguments, already live, are not counted). The
+    compilation is cached, so a later ``fn(*args)`` does not compile again.
+    None where the backend gives no analysis."""
+    stats = fn.lower(*args).compile().memory_analysis()
+    if stats is None:
+        return None
+    return int(stats.temp_size_in_bytes + stats.output_size_in_bytes)
+
+
+def estimate_peak(measured, key, B, elements, variant):
+    """``(bytes, how)``: the peak memory expected of a torch cell before it
+    runs. ``measured[key]`` maps batch sizes to the peaks measured for the
+    same method, ``k``, ``m`` and variant; the one at the nearest smaller
+    ``B`` is scaled by the ratio of the batch sizes (every array of a cell
+    has the batch dimension). Failing that, the conservative formula
+    ``FORMULA_ARRAYS[variant]`` float32 arrays of the cell's ``elements``."""
+    done = {b: p for b, p in measured.get(key, {}).items() if b < B and p is not None}
+    if done:
+        b = max(done)
+        return done[b] * B / b, f"estimated from B={b}"
+    n = FORMULA_ARRAYS[variant]
+    return n * 4 * elements, f"formula: {n} float32 arrays of {elements:.3g} elements"
+
+
+def memory_skip(estimate, how, available, fraction, source="MemAvailable"):
+    """The status of a cell that would use more than ``fraction`` of the
+    ``available`` bytes, or None if it fits (or nothing is known)."""
+    if available is None or estimate is None or estimate <= fraction * available:
+        return None
+    return (f"skipped: needs ~{fmt_bytes(estimate)} ({how}), {fmt_bytes(available)} available "
+            f"({source}; the limit is {fraction:g} of it)")
+
+
 # ----------------------------------------------------------------- timing
 def measure(call, repeats, warmup):
     """Seconds of each of ``repeats`` calls after ``warmup`` calls, and the
@@ -333,27 +492,41 @@ def configs(grid):
             yield B, k, [m for m in grid["ms"][k] if m < k]
 
 
-def bench_framework(fw, grid, repeats, warmup, max_elements, seed, log):
-    """Proxy and method timings of one framework (``torch`` or ``jax``)."""
+def bench_framework(fw, grid, repeats, warmup, max_elements, seed, log, *, large_elements=math.inf,
+                    repeats_large=REPEATS_LARGE, mem_fraction=MEM_FRACTION,
+                    mem_limit=None, only=None):
+    """Proxy and method timings of one framework (``torch`` or ``jax``).
+
+    Cells with more than ``large_elements`` elements get ``repeats_large``
+    timed calls instead of ``repeats``. Before a cell runs, its peak memory
+    is estimated (JAX: XLA's memory analysis of the compiled function, exact;
+    torch: ``estimate_peak``) and the cell is skipped if that exceeds
+    ``mem_fraction`` of ``mem_limit`` bytes, or of /proc/meminfo's
+    MemAvailable (read before each cell) when ``mem_limit`` is None. The m-of-k
+    rows get ``peak_bytes`` (torch: ``torch_peak_bytes`` in one more, untimed
+    call after the timed ones; JAX: ``jax_peak_bytes``). ``only``: the method
+    names to run (default all)."""
     proxies, rows = [], []
     if fw == "torch":
         methods = torch_methods()
-    else:
+    elif fw == "jax":
         import jax
 
         methods = jax_methods()
-    n_calls = warmup + repeats
+    else:
+        raise ValueError(f"fw must be 'torch' or 'jax', not {fw!r}")
+    if only is not None:
+        methods = [meth for meth in methods if meth.name in only]
+    measured = {}  # torch: (method, source, k, m, variant) -> {B: peak bytes}
     for B, k, ms in configs(grid):
         if fw == "torch":
             logits, tau, weight = torch_setup(B, k, seed)
-            mk = lambda: None  # noqa: E731  (torch draws from its global generator)
-            make_calls = lambda meth, m, extra: torch_callables(meth, logits, tau, m, weight)  # noqa: E731
+            mk = lambda n: None  # noqa: E731  (torch draws from its global generator)
             proxy_calls = torch_proxy(logits, tau, weight)
         else:
             logits, tau, weight = jax_setup(B, k, seed)
-            mk = lambda: list(jax.random.split(jax.random.PRNGKey(seed), n_calls))  # noqa: E731
-            make_calls = lambda meth, m, keys: jax_callables(meth, logits, tau, m, weight, keys)  # noqa: E731
-            proxy_calls = jax_proxy(logits, tau, weight, mk())
+            mk = lambda n: list(jax.random.split(jax.random.PRNGKey(seed), max(n, 1)))  # noqa: E731
+            proxy_calls = jax_proxy(logits, tau, weight, mk(warmup + repeats))
         proxy_times = {"forward": [], "backward": []}
 
         def time_proxy():
@@ -366,29 +539,67 @@ def bench_framework(fw, grid, repeats, warmup, max_elements, seed, log):
             for m in (ms if meth.family == "subset" else [None]):
                 elements = B * k * (m if meth.per_row else 1)
                 base = {"framework": fw, "method": meth.name, "source": meth.source,
-                        "family": meth.family, "B": B, "k": k, "m": m}
+                        "family": meth.family, "B": B, "k": k, "m": m, "elements": elements}
                 if elements > max_elements:
                     for v in VARIANTS:
                         cell_rows.append({**base, "variant": v, "status":
                                           f"skipped: B*k*m = {elements:.2g} > {max_elements:.2g} elements"})
                     continue
+                reps, wu = (repeats_large if elements > large_elements else repeats), warmup
+                keys = mk(wu + reps)
                 try:
-                    calls, err = make_calls(meth, m, mk()), None
+                    if fw == "torch":
+                        jitted, calls = None, torch_callables(meth, logits, tau, m, weight)
+                    else:
+                        jitted = jax_jitted(meth, m, weight)
+                        calls = {v: _blocking(f, (logits, tau), keys) for v, f in jitted.items()}
+                    err = None
                 except Exception as e:  # a class that cannot be built: say so, go on
                     calls, err = {}, f"error: {type(e).__name__}: {e}"
                 for v in VARIANTS:
+                    row = {**base, "variant": v}
+                    cell_rows.append(row)
                     if err is not None or v not in calls:
-                        cell_rows.append({**base, "variant": v, "status": err or "n/a (no density)"})
+                        row["status"] = err or "n/a (no density)"
                         continue
+                    compile_s = 0.0
                     try:
-                        times, first = measure(calls[v], repeats, warmup)
+                        if fw == "jax":  # compiles now (cached for the calls below): exact figures
+                            t0 = time.perf_counter()
+                            estimate = jax_peak_bytes(jitted[v], logits, tau, keys[0])
+                            how = "XLA memory analysis"
+                            compile_s = time.perf_counter() - t0
+                        else:
+                            estimate, how = estimate_peak(measured, (meth.name, meth.source, k, m, v), B,
+                                                          elements, v)
+                        available = mem_limit if mem_limit is not None else mem_available_bytes()
+                        skip = memory_skip(estimate, how, available, mem_fraction,
+                                           "MemAvailable" if mem_limit is None else "--mem-limit-gib")
+                        if skip is not None:
+                            row.update(status=skip, estimated_peak_bytes=estimate, available_bytes=available)
+                            log(f"{fw:5} B={B:<6} k={k:<5} m={m!s:<4} {meth.label:42} {v:9} {skip}")
+                            continue
+                        times, first = measure(calls[v], reps, wu)
                     except Exception as e:
-                        cell_rows.append({**base, "variant": v, "status": f"error: {type(e).__name__}: {e}"})
+                        row["status"] = f"error: {type(e).__name__}: {e}"
                         continue
                     ms_ = 1e3 * statistics.median(times)
-                    cell_rows.append({**base, "variant": v, "status": "ok", "ms": ms_,
-                                      "first_call_ms": 1e3 * first, "times_ms": [1e3 * t for t in times]})
-                    log(f"{fw:5} B={B:<6} k={k:<5} m={m!s:<4} {meth.label:42} {v:9} {ms_:10.3f} ms")
+                    row.update(status="ok", ms=ms_, first_call_ms=1e3 * (compile_s + first),
+                               times_ms=[1e3 * t for t in times], repeats=reps, warmup=wu)
+                    if fw == "jax":
+                        row["compile_ms"] = 1e3 * compile_s
+                    mem = ""
+                    if meth.family == "subset":
+                        if fw == "torch":  # one more call, untimed, after the timed ones
+                            try:
+                                estimate = torch_peak_bytes(calls[v])
+                            except Exception as e:
+                                estimate = None
+                                row["memory_error"] = f"{type(e).__name__}: {e}"
+                            measured.setdefault((meth.name, meth.source, k, m, v), {})[B] = estimate
+                        row["peak_bytes"] = estimate
+                        mem = "" if estimate is None else f"  peak {fmt_bytes(estimate)}"
+                    log(f"{fw:5} B={B:<6} k={k:<5} m={m!s:<4} {meth.label:42} {v:9} {ms_:10.3f} ms{mem}")
                 del calls
                 gc.collect()
         time_proxy()  # again after the methods: the ratio uses both, against drift
@@ -438,44 +649,115 @@ def machine():
     return info
 
 
+def _ints(text, name):
+    try:
+        values = tuple(int(x) for x in text.split(","))
+    except ValueError:
+        raise ValueError(f"{name} must be comma-separated integers, not {text!r}") from None
+    if not values or min(values) < 1:
+        raise ValueError(f"{name} must be positive integers, not {text!r}")
+    return values
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true",
                    help="smoke run, not a measurement: B=64, k=10, m=3, 2 repeats, unoptimised XLA")
+    p.add_argument("--full", action="store_true",
+                   help="every cell of the grid (no --max-elements), the largest with --repeats-large; "
+                        "cells that would not fit in memory are skipped")
     p.add_argument("--repeats", type=int, default=None, help="timed calls per cell (default 7; quick 2)")
+    p.add_argument("--repeats-large", type=int, default=REPEATS_LARGE,
+                   help="--full: timed calls per cell above --large-elements (default %(default)s)")
+    p.add_argument("--large-elements", type=float, default=LARGE_ELEMENTS,
+                   help="--full: the cells (B*k, times m for the per-row methods) that get --repeats-large "
+                        "(default %(default)g)")
     p.add_argument("--warmup", type=int, default=1, help="untimed calls before them (default 1)")
     p.add_argument("--out-dir", type=pathlib.Path, default=HERE)
     p.add_argument("--frameworks", default="torch,jax", help="comma-separated subset of torch,jax")
-    p.add_argument("--max-elements", type=float, default=MAX_ELEMENTS,
-                   help="skip cells whose B*k*m exceeds this (default %(default)g)")
+    p.add_argument("--max-elements", type=float, default=None,
+                   help=f"skip cells whose B*k*m exceeds this (default {MAX_ELEMENTS:g}; --full: none)")
+    p.add_argument("--mem-fraction", type=float, default=MEM_FRACTION,
+                   help="skip a cell whose estimated peak memory exceeds this fraction of the available "
+                        "memory (default %(default)s)")
+    # For the tests: the available memory in GiB instead of /proc/meminfo's.
+    p.add_argument("--mem-limit-gib", type=float, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--batches", default=None, help="comma-separated batch sizes instead of the grid's")
+    p.add_argument("--ks", default=None, help="comma-separated numbers of categories instead of the grid's")
+    p.add_argument("--ms", default=None, help="comma-separated m for every k (those below k) instead of "
+                                              "the grid's")
+    p.add_argument("--methods", default=None, help="comma-separated method names (default all)")
     p.add_argument("--no-svi", action="store_true", help="skip the SVI-step benchmark")
     p.add_argument("--no-plot", action="store_true")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
+    if args.quick and args.full:
+        raise ValueError("--quick and --full: choose one")
+    if args.full and args.max_elements is not None:
+        raise ValueError("--max-elements: --full runs every cell (it sets no limit); give one or the other")
+    for name in ("repeats", "repeats_large"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be at least 1, not {getattr(args, name)}")
+    if args.warmup < 0:
+        raise ValueError(f"--warmup must be at least 0, not {args.warmup}")
+    if not 0 < args.mem_fraction <= 1:
+        raise ValueError(f"--mem-fraction must be in (0, 1], not {args.mem_fraction}")
+    if args.mem_limit_gib is not None and not args.mem_limit_gib >= 0:
+        raise ValueError(f"--mem-limit-gib must be at least 0, not {args.mem_limit_gib}")
+    frameworks = [fw.strip() for fw in args.frameworks.split(",")]
+    if not frameworks or not set(frameworks) <= {"torch", "jax"}:
+        raise ValueError(f"--frameworks must name torch and/or jax, not {args.frameworks!r}")
     if args.quick and "jax" not in sys.modules:
         # A smoke run, not a measurement: unoptimised XLA compiles about 7x
         # faster, and compilation is most of a quick run.
         os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0")
     repeats = args.repeats or (2 if args.quick else 7)
-    grid = QUICK if args.quick else FULL
+    grid = dict(QUICK if args.quick else FULL)
+    if args.batches is not None:
+        grid["batches"] = _ints(args.batches, "--batches")
+    if args.ks is not None:
+        grid["ks"] = _ints(args.ks, "--ks")
+    if args.ms is not None or args.ks is not None:
+        ms = (_ints(args.ms, "--ms") if args.ms is not None
+              else sorted({m for v in grid["ms"].values() for m in v}))
+        grid["ms"] = {k: tuple(ms) for k in grid["ks"]}
+    only = None
+    if args.methods is not None:
+        only = {name.strip() for name in args.methods.split(",")}
+        known = {meth.name for fw in frameworks for meth in (torch_methods() if fw == "torch"
+                                                             else jax_methods())}
+        if not only <= known:
+            raise ValueError(f"--methods: unknown {sorted(only - known)}; known: {sorted(known)}")
+    max_elements = math.inf if args.full else (MAX_ELEMENTS if args.max_elements is None
+                                               else args.max_elements)
+    large_elements = args.large_elements if args.full else math.inf
+    mem_limit = None if args.mem_limit_gib is None else args.mem_limit_gib * 2 ** 30
     start = time.perf_counter()
     log = lambda s: print(s, flush=True)  # noqa: E731
 
-    import report  # after sys.path is set
-
+    available = mem_available_bytes()
     meta = {
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "command": "python3 benchmarks/run.py" + "".join(f" {a}" for a in (sys.argv[1:] if argv is None
                                                                             else argv)),
+        "mode": "quick" if args.quick else "full" if args.full else "default",
         "versions": versions(), "machine": machine(), "dtype": "float32", "temperature": TAU,
-        "repeats": repeats, "warmup": args.warmup, "max_elements": args.max_elements,
-        "quick": args.quick, "grid": {"batches": list(grid["batches"]), "ks": list(grid["ks"]),
-                                      "ms": {str(k): list(v) for k, v in grid["ms"].items()}},
+        "repeats": repeats, "warmup": args.warmup,
+        "max_elements": None if math.isinf(max_elements) else max_elements,
+        "large_elements": None if math.isinf(large_elements) else large_elements,
+        "repeats_large": args.repeats_large if args.full else None,
+        "mem_fraction": args.mem_fraction, "mem_limit_bytes": mem_limit,
+        "mem_available_bytes_at_start": available,
+        "quick": args.quick, "full": args.full,
+        "grid": {"batches": list(grid["batches"]), "ks": list(grid["ks"]),
+                 "ms": {str(k): list(v) for k, v in grid["ms"].items()}},
+        "methods": None if only is None else sorted(only),
     }
     results = {"meta": meta, "proxies": [], "rows": [], "svi": []}
-    for fw in args.frameworks.split(","):
-        proxies, rows = bench_framework(fw.strip(), grid, repeats, args.warmup, args.max_elements,
-                                        args.seed, log)
+    for fw in frameworks:
+        proxies, rows = bench_framework(fw, grid, repeats, args.warmup, max_elements, args.seed, log,
+                                        large_elements=large_elements, repeats_large=args.repeats_large,
+                                        mem_fraction=args.mem_fraction, mem_limit=mem_limit, only=only)
         results["proxies"] += proxies
         results["rows"] += rows
     if not args.no_svi:

@@ -68,7 +68,15 @@ def test_quick_run_writes_every_class_with_finite_ratios(quick_run):
         assert r["status"] == ("n/a (no density)" if no_density else "ok"), r
         if r["status"] == "ok":
             assert 0 < r["ratio"] < math.inf and 0 < r["ms"] < math.inf, r
-            assert len(r["times_ms"]) == results["meta"]["repeats"] == 2
+            assert len(r["times_ms"]) == results["meta"]["repeats"] == r["repeats"] == 2
+            assert r["warmup"] == 1
+            # Peak memory beside the time for the m-of-k classes (only): at
+            # least the output (for the mask, B * k float32), and finite.
+            if r["family"] == "subset":
+                assert 4 * r["B"] * r["k"] <= r["peak_bytes"] < 2 ** 30, r
+            else:
+                assert "peak_bytes" not in r, r
+    assert results["meta"]["mode"] == "quick" and results["meta"]["max_elements"] is not None
     assert {(r["framework"], r["mask"]) for r in results["svi"]} == {
         ("pyro", "RelaxedOneHotCategorical"), ("pyro", "RelaxedMHot"), ("pyro", "RelaxedSubset"),
         ("numpyro", "RelaxedMHot"), ("numpyro", "RelaxedSubset")}
@@ -80,15 +88,128 @@ def test_quick_run_writes_every_class_with_finite_ratios(quick_run):
     assert all(isinstance(t["met"], bool) and t["worst"] > 0 for t in results["targets"])
     text = (out / "RESULTS.md").read_text()
     for needle in ["python3 benchmarks/run.py --quick", "torch 2.", "numpyro", "TFP (JAX substrate): not",
-                   "## Targets", "## SVI step", "results.png", *OURS]:
+                   "## Targets", "## SVI step", "results.png", "Mode: `--quick`", "Memory guard:",
+                   "## torch: m of k (batch (B,); m-hot and L2X output: the mask (B, k)), peak memory",
+                   "## jax: m of k (batch (B,); m-hot and L2X output: the mask (B, k)), peak memory",
+                   "torch.profiler", "memory_analysis()", *OURS]:
         assert needle in text, needle
-    assert "## Errors" not in text
+    assert "## Errors" not in text and "## Skipped cells" not in text
+    # The memory table's cell for RelaxedMHot is its three peaks in MiB.
+    peaks = [next(r["peak_bytes"] for r in rows if (r["framework"], r["method"], r["variant"])
+                  == ("torch", "RelaxedMHot", v)) for v in ("sample", "log_prob", "backward")]
+    assert " / ".join(load_report().sig3(p / 2 ** 20) for p in peaks) in text
 
 
 def test_missing_tfp_is_reported():
     run = _load("run")
     tfp, text = run.tfp_status()
     assert (tfp is None) == text.startswith("not importable")
+
+
+def load_report():
+    _load("run")  # puts benchmarks/ on sys.path
+    return _load("report")
+
+
+# ---------------------------------------------------------------- memory
+def test_torch_peak_bytes_is_the_peak_of_the_running_total():
+    run = _load("run")
+
+    def overlapping(i):
+        a = torch.empty(1000, 1000)  # 4 MB
+        b = torch.empty(1000, 1000)  # 8 MB live: the peak
+        del a
+        c = torch.empty(500, 1000)  # 6 MB
+        return b, c
+
+    def sequential(i):
+        a = torch.empty(1000, 1000)
+        del a
+        return torch.empty(500, 1000)  # never more than 4 MB at once
+
+    keep = [torch.empty(1000, 1000)]
+
+    def frees_first(i):
+        keep.pop()  # memory live before the call: the profiler records no free of it
+        return torch.empty(1000, 1000)
+
+    assert run.torch_peak_bytes(overlapping) == 8_000_000
+    assert run.torch_peak_bytes(sequential) == 4_000_000
+    # So the figure is the peak of what the call itself allocated and still
+    # holds, never lowered by freeing its inputs (the benchmark's calls free none).
+    assert run.torch_peak_bytes(frees_first) == 4_000_000
+    # An intermediate and the output (torch.ones, then the product), and a few
+    # bytes for the scalar 2 that torch wraps in a tensor.
+    assert 8_000_000 <= run.torch_peak_bytes(lambda i: torch.ones(1000, 1000) * 2) < 8_000_064
+
+
+def test_jax_peak_bytes_counts_temp_and_output():
+    run = _load("run")
+    x = jnp.ones((1000, 1000), dtype=jnp.float32)
+    assert run.jax_peak_bytes(jax.jit(lambda x: 2 * x), x) == 4_000_000  # the argument is not counted
+    two = run.jax_peak_bytes(jax.jit(lambda x: (2 * x, x + 1)), x)
+    assert 8_000_000 <= two < 8_000_000 + 1024  # two outputs and the tuple's table
+
+
+def test_estimate_peak_scales_the_nearest_smaller_batch_or_uses_the_formula():
+    run = _load("run")
+    key = ("RelaxedMHot", "ours", 1000, 50, "backward")
+    measured = {key: {64: 1_000, 256: 3_000, 4096: 10 ** 9}}
+    assert run.estimate_peak(measured, key, 1024, 1024 * 1000 * 50, "backward") == (
+        12_000, "estimated from B=256")
+    est, how = run.estimate_peak(measured, key, 32, 32 * 1000 * 50, "backward")
+    assert est == run.FORMULA_ARRAYS["backward"] * 4 * 32 * 1000 * 50 and how.startswith("formula")
+    assert run.memory_skip(100, "x", 1000, 0.6) is None
+    status = run.memory_skip(700, "estimated from B=8", 1000, 0.6)
+    assert status == ("skipped: needs ~700 B (estimated from B=8), 1000 B available "
+                      "(MemAvailable; the limit is 0.6 of it)")
+    assert run.memory_skip(10 ** 12, "x", None, 0.6) is None  # nothing known: no guard
+    assert run.fmt_bytes(3.3e9) == "3.07 GiB"
+
+
+def test_full_mode_repeats_large_and_a_cell_skipped_for_memory(tmp_path):
+    """``--full`` on a tiny torch grid, with an artificial memory limit
+    (``--mem-limit-gib``) between what B = 8 needs and what B2 would: B2 is
+    skipped, with its estimate scaled from B = 8, and RESULTS.md says why."""
+    run = _load("run")
+    grid = {"batches": (8,), "ks": (6,), "ms": {6: (2,)}}
+    _, rows = run.bench_framework("torch", grid, 1, 0, math.inf, 0, lambda s: None, only={"RelaxedMHot"})
+    peaks = {r["variant"]: r["peak_bytes"] for r in rows}
+    assert set(peaks) == set(run.VARIANTS) and min(peaks.values()) > 0
+    formula = max(run.estimate_peak({}, None, 8, 8 * 6 * 2, v)[0] for v in run.VARIANTS)
+    limit = 2 * max(formula, *peaks.values())  # B = 8 fits (the formula, then its measured peak) ...
+    B2 = 8 * 2 ** math.ceil(math.log2(2 * limit / min(peaks.values())))  # ... B2 needs twice the limit
+    results = run.main(["--full", "--frameworks", "torch", "--batches", f"8,{B2}", "--ks", "6", "--ms", "2",
+                        "--methods", "RelaxedMHot,RelaxedSubset", "--repeats", "2", "--repeats-large", "1",
+                        "--large-elements", "60", "--mem-limit-gib", repr(limit / 0.6 / 2 ** 30),
+                        "--no-svi", "--no-plot", "--out-dir", str(tmp_path)])
+    meta = results["meta"]
+    assert meta["mode"] == "full" and " --full" in meta["command"] and meta["max_elements"] is None
+    rows = {(r["method"], r["B"], r["variant"]): r for r in results["rows"]}
+    for v in run.VARIANTS:
+        small = rows["RelaxedMHot", 8, v]  # B*k*m = 96 > 60: repeats-large; RelaxedSubset's B*k = 48
+        assert small["status"] == "ok" and small["repeats"] == 1 and small["peak_bytes"] > 0, small
+        assert rows["RelaxedSubset", 8, v]["repeats"] == 2
+        big = rows["RelaxedMHot", B2, v]
+        assert big["status"].startswith("skipped: needs ~") and "(estimated from B=8)" in big["status"], big
+        assert "available (--mem-limit-gib; the limit is 0.6 of it)" in big["status"]
+        assert big["estimated_peak_bytes"] == small["peak_bytes"] * B2 / 8 > limit
+    text = (tmp_path / "RESULTS.md").read_text()
+    for needle in ["Mode: `--full`", "## Skipped cells",
+                   f"- torch RelaxedMHot B={B2} k=6 m=2, + backward: needs ~",
+                   "cells above 60 elements: median of 1", "No cell is skipped for its size"]:
+        assert needle in text, needle
+
+
+@pytest.mark.parametrize("argv, name", [
+    (["--quick", "--full"], "--full"), (["--full", "--max-elements", "1e9"], "--max-elements"),
+    (["--mem-fraction", "0"], "--mem-fraction"), (["--repeats-large", "0"], "--repeats-large"),
+    (["--methods", "NoSuchClass"], "--methods"), (["--batches", "8,x"], "--batches"),
+    (["--frameworks", "numpy"], "--frameworks")])
+def test_bad_arguments_raise(argv, name, tmp_path):
+    run = _load("run")
+    with pytest.raises(ValueError, match=name):
+        run.main([*argv, "--no-svi", "--no-plot", "--out-dir", str(tmp_path)])
 
 
 # ------------------------------------------------------------ references
