@@ -478,7 +478,31 @@ def _solve(ys, tau, m, general):
         if _namespace.torch_is_tracing():
             c, t, step, bad = solver(ys, tau, float(m), bool(general))
             return (ys - c[:, None]) / tau[:, None], c, t, step, (bad if general else None)
+        if (_ON_NUMPY[0] and ys.device.type == "cpu" and ys.dtype in _numpy_dtypes()
+                and ys.numel() <= _NUMPY_ELEMENTS):
+            # The same passes on the same memory through NumPy: a fraction of
+            # torch's cost per operation (most of a small batch's time), and
+            # one thread, so that no pass waits for a thread another process
+            # holds (benchmarks/THREADS.md). Larger batches stay in torch,
+            # whose kernels are faster per element.
+            import torch
+
+            out = _solve_rows(ys.detach().numpy(), tau.detach().numpy(), m, general)
+            return tuple(None if a is None else torch.from_numpy(np.asarray(a)) for a in out)
     return _solve_rows(ys, tau, m, general)
+
+
+#: Whether eager torch CPU tensors are solved through NumPy (a switch for
+#: the tests, which compare both), up to this many values.
+_ON_NUMPY = [True]
+_NUMPY_ELEMENTS = 1 << 17
+
+
+@functools.lru_cache(maxsize=None)
+def _numpy_dtypes():
+    import torch
+
+    return (torch.float32, torch.float64)
 
 
 #: The registered ``relaxed_dists::subset_threshold`` operator (one entry).
@@ -595,7 +619,7 @@ def _newton_start(ys, tau, m, lo, hi, dead, tol):
     rest = xp.nonzero(~done)[0]
     # Where the sum is not flat (q >= A / 16: the rounding of A moves a
     # Newton step by at most 16 eps), one plain Newton step finishes a row.
-    plain = done & (f != 0) & (16 * q >= a)
+    plain = done & (16 * q >= a)
     return t * tau, lo_t * tau, hi_t * tau, rest, plain
 
 
@@ -1085,6 +1109,15 @@ def log_prob(logits, temperature, value):
     keep = shifted > -math.inf
     masked = host_any(~keep) is not False
     zero, one = value <= 0, value >= 1
+    if not masked and host_any(zero | one) is False:
+        # Eager, nothing masked, every coordinate strictly inside: the
+        # formula below with every selection an identity (the same numbers).
+        log_s, log_1ms = xp.log(value), xp.log1p(-value)
+        a = shifted - xp.expand_dims(temperature, axis=-1) * (log_s - log_1ms)
+        log_q = log_s + log_1ms
+        exp_part = (math.lgamma(k) + (k - 1) * xp.log(temperature)
+                    + xp.sum(a - logsumexp(a, axis=-1)[..., None], axis=-1))
+        return exp_part + (-xp.sum(log_q, axis=-1) + logsumexp(log_q, axis=-1))
     if masked:
         off_face = xp.any(~keep & (value != 0), axis=-1)
         zero, one = zero & keep, one & keep
