@@ -23,7 +23,8 @@ import numbers
 from array_api_compat import device as _device
 
 from . import checks, concrete
-from ._namespace import array_namespace, host_any
+from ._namespace import array_namespace, host_any, stop_gradient
+from .hard_limit import scatter_ones, top_m
 from .noise import gumbel
 from .special import log_softmax, logsumexp, softmax
 
@@ -91,9 +92,8 @@ def order(logits, u0, m):
     :return: integer indices, shape ``sample + batch + (m,)``. Piecewise
         constant in the logits: no gradient flows through the order.
     """
-    xp = array_namespace(logits, u0)
-    keys = logits + gumbel(u0)
-    return xp.argsort(keys, axis=-1, descending=True)[..., :m]
+    keys = stop_gradient(logits) + gumbel(u0)
+    return top_m(keys, m)[1]
 
 
 def conditional_perturbed(logits, argmaxes, u):
@@ -124,12 +124,15 @@ def conditional_perturbed(logits, argmaxes, u):
     xp = array_namespace(logits, u)
     k = u.shape[-1]
     hot = _one_hot(argmaxes, k, u)
-    g_max = gumbel(xp.sum(xp.where(hot, u, xp.zeros_like(u)), axis=-1))
-    g_max = xp.expand_dims(g_max, axis=-1)
+    g_max = gumbel(xp.take_along_axis(u, xp.expand_dims(argmaxes, axis=-1), axis=-1))  # (..., m, 1)
     lp = xp.expand_dims(log_softmax(logits, axis=-1), axis=-2)
+    masked = lp == -math.inf
+    if host_any(masked) is False:
+        # -(log p + G) = log(-log u) - log p: one operation per entry fewer
+        truncated = -xp.logaddexp(-g_max, xp.log(-xp.log(u)) - lp)
+        return xp.where(hot, g_max, truncated)
     # A masked category (log p = -inf) stays at -inf; it enters the
     # arithmetic as 0 (double where: no NaN gradients from logaddexp at inf).
-    masked = lp == -math.inf
     z = xp.where(masked, xp.zeros_like(lp), lp) + gumbel(u)
     truncated = xp.where(masked, xp.full_like(z, -math.inf), -xp.logaddexp(-g_max, -z))
     return xp.where(hot, g_max + xp.zeros_like(truncated), truncated)
@@ -197,43 +200,65 @@ def rsample_log(logits, temperature, u, distinct=True):
 def _log_remaining(logits, value, lead=False):
     """Per row ``j``: ``log(1 - sum_{l<j} p_{a_l})`` (shape ``... + (m,)``)
     and whether ``a_j`` repeats an earlier argmax (same shape), with
-    ``a_j = argmax value[..., j, :]``, and the one-hot argmaxes. With
-    ``lead``, the first is ``None`` and a fourth is ``l_{a_j}`` minus it
-    (``l`` the logits shifted by their largest, as in
+    ``a_j = argmax value[..., j, :]``, and the one-hot argmaxes (``None``
+    unless ``lead``). With ``lead``, the first is ``None`` and a fourth is
+    ``l_{a_j}`` minus it (``l`` the logits shifted by their largest, as in
     :func:`relaxed_dists.core.concrete.mask`), computed without its
     cancellation as ``-logsumexp_{i left}(logits_i - logits_{a_j}) +
     logsumexp(l)`` (both terms are about ``l_{a_j}`` when ``a_j`` is far
-    less likely than an earlier argmax)."""
+    less likely than an earlier argmax).
+
+    The mass left before row ``j`` is that of the categories no row chose
+    plus that of the argmaxes of rows ``j`` to ``m`` (for distinct
+    argmaxes): a sum of positive terms (no cancellation, accurate when the
+    used mass is close to 1), in ``O(k + m^2)`` per selector matrix. Where
+    argmaxes repeat, the density is ``-inf`` anyway and the terms only stay
+    finite; where no mass is left (every category with mass used by earlier
+    rows, so this row's argmax is a masked one and its density is ``-inf``),
+    the full mass stands in."""
     xp = array_namespace(logits, value)
-    k = value.shape[-1]
-    hot = _one_hot(xp.argmax(value, axis=-1), k, value)
-    hot_f = xp.astype(hot, value.dtype)
-    used = (xp.cumulative_sum(hot_f, axis=-2) - hot_f) > 0  # used by an earlier row
-    repeat = xp.any(hot & used, axis=-1)
-    # A repeated row gets no mask (so its mass stays positive and gradients
-    # finite); its density is -inf anyway.
-    used = used & ~xp.expand_dims(repeat, axis=-1)
-    lg = xp.expand_dims(concrete.shift(logits), axis=-2) + xp.zeros_like(value)
-    masked = xp.where(used, xp.full_like(lg, -math.inf), lg)
-    # No category left (the earlier rows used every category with mass, so
-    # this row's argmax is a masked one and its density -inf anyway): the
-    # full mass stands in, so that no logsumexp runs over -inf alone.
-    empty = xp.all(masked == -math.inf, axis=-1, keepdims=True)
-    masked = xp.where(empty, lg, masked)
+    k, m = value.shape[-1], value.shape[-2]
+    idx = xp.argmax(value, axis=-1)  # (..., m)
+    rows = xp.arange(m, device=_device(value))
+    earlier = xp.expand_dims(rows, axis=-1) > rows  # [j, l]: l < j
+    repeat = xp.any((xp.expand_dims(idx, axis=-1) == xp.expand_dims(idx, axis=-2)) & earlier, axis=-1)
+    used = scatter_ones(idx, k, value) > 0  # (..., k): chosen by some row
+    batch = tuple(value.shape[:-2])
+    raw = xp.broadcast_to(logits, batch + (k,))
+    # the column of each term: the argmaxes of rows l >= j, and the rest
+    later = ~earlier  # [j, l]: l >= j
+    neg_inf = -math.inf
     if not lead:
-        # log of the remaining mass, as a difference of two logsumexps: exact
-        # zero for the first row, accurate when the used mass is close to 1.
-        log_rest = logsumexp(masked, axis=-1) - logsumexp(lg, axis=-1)
-        return log_rest, repeat, hot
-    # The logits relative to the argmax's (one rounding each; the argmax's
-    # -inf, whose row is -inf anyway, replaced by 0), over the categories
-    # left: the argmax is one of them unless it repeats (then none is used).
-    raw = xp.expand_dims(logits, axis=-2) + xp.zeros_like(value)
-    at = xp.sum(xp.where(hot, raw, xp.zeros_like(raw)), axis=-1, keepdims=True)
-    at = xp.where(at > -math.inf, at, xp.zeros_like(at))
-    rel = xp.where(masked == -math.inf, masked, raw - at)
-    lse_all = xp.expand_dims(logsumexp(concrete.shift(logits), axis=-1), axis=-1)
-    return None, repeat, hot, lse_all - logsumexp(rel, axis=-1)
+        l = concrete.shift(raw)
+        l_a = xp.take_along_axis(l, idx, axis=-1)
+        out = logsumexp(xp.where(used, xp.full_like(l, neg_inf), l), axis=-1)
+        terms = xp.where(later, xp.expand_dims(l_a, axis=-2), xp.full_like(later, neg_inf, dtype=l.dtype))
+        left = logsumexp(xp.concat([terms, xp.broadcast_to(out[..., None, None], batch + (m, 1))],
+                                   axis=-1), axis=-1)
+        total = xp.expand_dims(logsumexp(l, axis=-1), axis=-1)
+        left = xp.where(left > neg_inf, left, total + xp.zeros_like(left))
+        return left - total, repeat, None
+    hot = _one_hot(idx, k, value)
+    # The logits relative to the argmax's (one rounding each; an argmax's
+    # -inf, whose row is -inf anyway, replaced by 0).
+    at = xp.take_along_axis(raw, idx, axis=-1)
+    at = xp.where(at > neg_inf, at, xp.zeros_like(at))
+    rel = xp.expand_dims(xp.take_along_axis(raw, idx, axis=-1), axis=-2) - xp.expand_dims(at, axis=-1)
+    terms = xp.where(later, rel, xp.full_like(rel, neg_inf))  # [j, l]: logit_{a_l} - logit_{a_j}
+    # the categories no row chose, relative to their largest raw logit
+    rest = xp.where(used, xp.full_like(raw, neg_inf), raw)
+    top = stop_gradient(xp.max(rest, axis=-1, keepdims=True))  # a shift: the value is invariant
+    some = top > neg_inf
+    top = xp.where(some, top, xp.zeros_like(top))
+    out = logsumexp(rest - top, axis=-1)  # -inf where none is left
+    out_rel = xp.where(some[..., 0:1] & (out[..., None] > neg_inf),
+                       (top - at) + out[..., None], xp.full_like(at, neg_inf))  # (..., m)
+    log_left = logsumexp(xp.concat([terms, out_rel[..., None]], axis=-1), axis=-1)
+    lse_all = xp.expand_dims(logsumexp(concrete.shift(raw), axis=-1), axis=-1)
+    # no mass left: the full mass stands in (relative to the argmax's logit)
+    full = lse_all + concrete._top(raw) - at
+    log_left = xp.where(log_left > neg_inf, log_left, full + xp.zeros_like(log_left))
+    return None, repeat, hot, lse_all - log_left
 
 
 def _total(per_row):
