@@ -127,15 +127,15 @@ def conditional_perturbed(logits, argmaxes, u):
     g_max = gumbel(xp.take_along_axis(u, xp.expand_dims(argmaxes, axis=-1), axis=-1))  # (..., m, 1)
     lp = xp.expand_dims(log_softmax(logits, axis=-1), axis=-2)
     masked = lp == -math.inf
-    if host_any(masked) is False:
-        # -(log p + G) = log(-log u) - log p: one operation per entry fewer
-        truncated = -xp.logaddexp(-g_max, xp.log(-xp.log(u)) - lp)
-        return xp.where(hot, g_max, truncated)
+    some = host_any(masked) is not False
     # A masked category (log p = -inf) stays at -inf; it enters the
     # arithmetic as 0 (double where: no NaN gradients from logaddexp at inf).
-    z = xp.where(masked, xp.zeros_like(lp), lp) + gumbel(u)
-    truncated = xp.where(masked, xp.full_like(z, -math.inf), -xp.logaddexp(-g_max, -z))
-    return xp.where(hot, g_max + xp.zeros_like(truncated), truncated)
+    lp_in = xp.where(masked, xp.zeros_like(lp), lp) if some else lp
+    # -(log p + G) = log(-log u) - log p
+    truncated = -xp.logaddexp(-g_max, xp.log(-xp.log(u)) - lp_in)
+    if some:
+        truncated = xp.where(masked, xp.full_like(truncated, -math.inf), truncated)
+    return xp.where(hot, g_max, truncated)
 
 
 def perturbed(logits, u, distinct=True):
@@ -231,10 +231,10 @@ def _log_remaining(logits, value, lead=False):
     if not lead:
         l = concrete.shift(raw)
         l_a = xp.take_along_axis(l, idx, axis=-1)
-        out = logsumexp(xp.where(used, xp.full_like(l, neg_inf), l), axis=-1)
+        out = _lse_or_empty(xp.where(used, xp.full_like(l, neg_inf), l))
         terms = xp.where(later, xp.expand_dims(l_a, axis=-2), xp.full_like(later, neg_inf, dtype=l.dtype))
-        left = logsumexp(xp.concat([terms, xp.broadcast_to(out[..., None, None], batch + (m, 1))],
-                                   axis=-1), axis=-1)
+        left = _lse_or_empty(xp.concat([terms, xp.broadcast_to(out[..., None, None], batch + (m, 1))],
+                                       axis=-1))
         total = xp.expand_dims(logsumexp(l, axis=-1), axis=-1)
         left = xp.where(left > neg_inf, left, total + xp.zeros_like(left))
         return left - total, repeat, None
@@ -250,15 +250,25 @@ def _log_remaining(logits, value, lead=False):
     top = stop_gradient(xp.max(rest, axis=-1, keepdims=True))  # a shift: the value is invariant
     some = top > neg_inf
     top = xp.where(some, top, xp.zeros_like(top))
-    out = logsumexp(rest - top, axis=-1)  # -inf where none is left
+    out = _lse_or_empty(rest - top)  # -inf where none is left
     out_rel = xp.where(some[..., 0:1] & (out[..., None] > neg_inf),
                        (top - at) + out[..., None], xp.full_like(at, neg_inf))  # (..., m)
-    log_left = logsumexp(xp.concat([terms, out_rel[..., None]], axis=-1), axis=-1)
+    log_left = _lse_or_empty(xp.concat([terms, out_rel[..., None]], axis=-1))
     lse_all = xp.expand_dims(logsumexp(concrete.shift(raw), axis=-1), axis=-1)
     # no mass left: the full mass stands in (relative to the argmax's logit)
     full = lse_all + concrete._top(raw) - at
     log_left = xp.where(log_left > neg_inf, log_left, full + xp.zeros_like(log_left))
     return None, repeat, hot, lse_all - log_left
+
+
+def _lse_or_empty(x):
+    """``logsumexp`` over the last axis, ``-inf`` for a row of ``-inf``
+    alone, with a zero gradient there (double where: a logsumexp over
+    ``-inf`` alone has NaN gradients)."""
+    xp = array_namespace(x)
+    empty = xp.all(x == -math.inf, axis=-1, keepdims=True)
+    out = logsumexp(xp.where(empty, xp.zeros_like(x), x), axis=-1)
+    return xp.where(empty[..., 0], xp.full_like(out, -math.inf), out)
 
 
 def _total(per_row):
