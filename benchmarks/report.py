@@ -1,4 +1,4 @@
-"""RESULTS.md, the targets of issue 6 and the plot, from the results of
+"""RESULTS.md, the targets of issues 6 and 16 and the plot, from the results of
 run.py (the dictionary also written to results.json)."""
 
 import math
@@ -38,7 +38,7 @@ def _methods(results, fw, family):
 
 # ---------------------------------------------------------------- targets
 def targets(results):
-    """Each target of issue 6, per framework, class and variant: the worst
+    """Each target of issues 6 and 16, per framework, class and variant: the worst
     measured value over the cases and whether the target is met. ``value``
     is a ratio (to the proxy, to torch's class, or to L2X at the same m)."""
     idx = _index(results)
@@ -274,7 +274,7 @@ def markdown(results, plot=True):
                     L.append(f"| {name} | " + " | ".join(_cell(idx, fw, meth, src, *c, value=_mib)
                                                          for c in cases) + " |")
                 L.append("")
-    L += ["## Targets (issue 6)", "",
+    L += ["## Targets (issues 6 and 16)", "",
           "Worst value over the measured cases; ratios to the proxy, to the named class, or to L2X at the "
           "same m.", "", "| target | framework | class | variant | worst | at | met |",
           "|---|---|---|---|---|---|---|"]
