@@ -693,3 +693,50 @@ def test_numpyro_svi_recovers_planted_features():
     assert sorted(np.argsort(-logits)[:SVI_M]) == PLANTED
     pi = np.asarray(nm.RelaxedMHot(tau, SVI_M, logits=jnp.asarray(logits)).inclusion_probs)
     assert np.all(pi[PLANTED] > 0.9), pi
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])  # JAX runs the same code (test_domain)
+def test_remaining_mass_two_ways_agree(monkeypatch, backend):
+    """The mass left before each row, from the unchosen categories plus the
+    later argmaxes (O(k + m^2), large matrices) and by masked sums over
+    (m, k) (small ones): the same numbers to 1e-15 relative, with and without
+    masked categories, repeated argmaxes and logits spread over 3000; never
+    NaN, and finite gradients in torch where the masked sums' are."""
+    monkeypatch.setattr(mh, "_MASKED_SUMS", 0)  # the O(k + m^2) path below
+    rng = np.random.default_rng(7)
+    conv = {"numpy": np.asarray, "torch": torch.as_tensor}[backend]
+    worst = 0.0
+    for trial in range(120):
+        k = int(rng.integers(2, 12))
+        m = int(rng.integers(1, k + 1))
+        logits = rng.normal(size=(3, k)) * rng.choice([1.0, 30.0, 3000.0])
+        if trial % 3 == 0 and k > m:
+            logits[:, :int(rng.integers(0, k - m + 1))] = -np.inf
+        value = rng.dirichlet(np.ones(k), size=(2, 3, m))
+        if trial % 4 == 0 and m > 1:
+            value[..., 1, :] = value[..., 0, :]  # a repeated argmax
+        L, V = conv(logits), conv(value)
+        fast, masked = mh._log_remaining(L, V), mh._log_remaining_masked(L, V)
+        np.testing.assert_array_equal(np.asarray(fast[1]), np.asarray(masked[1]))
+        lead_fast, lead_masked = mh._log_remaining(L, V, True)[3], mh._log_remaining_masked(L, V, True)[3]
+        clean = ~np.asarray(masked[1]).any(-1, keepdims=True)  # matrices without a repeat
+        for a, b in ((fast[0], masked[0]), (lead_fast, lead_masked)):
+            a, b = np.asarray(a), np.asarray(b)
+            assert not np.isnan(a).any()
+            a, b = a[np.broadcast_to(clean, a.shape)], b[np.broadcast_to(clean, b.shape)]
+            np.testing.assert_array_equal(np.isfinite(a), np.isfinite(b))
+            fin = np.isfinite(b)
+            if fin.any():
+                worst = max(worst, float(np.max(np.abs(a[fin] - b[fin]) / (1 + np.abs(b[fin])))))
+        if backend == "torch":
+            lg = torch.tensor(logits, requires_grad=True)
+            for lead in (False, True):
+                out = mh._log_remaining(lg, V, lead)[3 if lead else 0]
+                g, = torch.autograd.grad(torch.where(torch.isfinite(out), out, 0.0).sum(), lg)
+                assert torch.isfinite(g).all(), trial
+    assert worst < 1e-14, worst
+    # a wrong remaining mass (the earlier rows' argmaxes not removed) differs
+    L = conv(np.array([[0.3, -0.2, 1.0]]))
+    V = conv(np.array([[[0.1, 0.2, 0.7], [0.6, 0.3, 0.1]]]))
+    p = np.exp([0.3, -0.2, 1.0]) / np.exp([0.3, -0.2, 1.0]).sum()
+    np.testing.assert_allclose(np.asarray(mh._log_remaining(L, V)[0])[0], [0.0, np.log1p(-p[2])], rtol=1e-14)

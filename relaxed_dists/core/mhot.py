@@ -218,6 +218,8 @@ def _log_remaining(logits, value, lead=False):
     the full mass stands in."""
     xp = array_namespace(logits, value)
     k, m = value.shape[-1], value.shape[-2]
+    if math.prod(value.shape) <= _MASKED_SUMS:
+        return _log_remaining_masked(logits, value, lead)
     idx = xp.argmax(value, axis=-1)  # (..., m)
     rows = xp.arange(m, device=_device(value))
     earlier = xp.expand_dims(rows, axis=-1) > rows  # [j, l]: l < j
@@ -259,6 +261,48 @@ def _log_remaining(logits, value, lead=False):
     full = lse_all + concrete._top(raw) - at
     log_left = xp.where(log_left > neg_inf, log_left, full + xp.zeros_like(log_left))
     return None, repeat, hot, lse_all - log_left
+
+
+#: Up to this many entries of the selector matrices, :func:`_log_remaining`
+#: takes the masked sums (fewer operations; measured faster in torch for
+#: one (4, 20) matrix, slower for (1024, 5, 1000)).
+_MASKED_SUMS = 1 << 14
+
+
+def _log_remaining_masked(logits, value, lead=False):
+    """:func:`_log_remaining` by masked sums over ``(m, k)``: fewer
+    operations, so faster for small selector matrices (the tests check the
+    two agree)."""
+    xp = array_namespace(logits, value)
+    k = value.shape[-1]
+    hot = _one_hot(xp.argmax(value, axis=-1), k, value)
+    hot_f = xp.astype(hot, value.dtype)
+    used = (xp.cumulative_sum(hot_f, axis=-2) - hot_f) > 0  # used by an earlier row
+    repeat = xp.any(hot & used, axis=-1)
+    # A repeated row gets no mask (so its mass stays positive and gradients
+    # finite); its density is -inf anyway.
+    used = used & ~xp.expand_dims(repeat, axis=-1)
+    lg = xp.expand_dims(concrete.shift(logits), axis=-2) + xp.zeros_like(value)
+    masked = xp.where(used, xp.full_like(lg, -math.inf), lg)
+    # No category left (the earlier rows used every category with mass, so
+    # this row's argmax is a masked one and its density -inf anyway): the
+    # full mass stands in, so that no logsumexp runs over -inf alone.
+    empty = xp.all(masked == -math.inf, axis=-1, keepdims=True)
+    masked = xp.where(empty, lg, masked)
+    if not lead:
+        # log of the remaining mass, as a difference of two logsumexps: exact
+        # zero for the first row, accurate when the used mass is close to 1.
+        log_rest = logsumexp(masked, axis=-1) - logsumexp(lg, axis=-1)
+        return log_rest, repeat, hot
+    # The logits relative to the argmax's (one rounding each; the argmax's
+    # -inf, whose row is -inf anyway, replaced by 0), over the categories
+    # left: the argmax is one of them unless it repeats (then none is used).
+    raw = xp.expand_dims(logits, axis=-2) + xp.zeros_like(value)
+    at = xp.sum(xp.where(hot, raw, xp.zeros_like(raw)), axis=-1, keepdims=True)
+    at = xp.where(at > -math.inf, at, xp.zeros_like(at))
+    rel = xp.where(masked == -math.inf, masked, raw - at)
+    lse_all = xp.expand_dims(logsumexp(concrete.shift(logits), axis=-1), axis=-1)
+    return None, repeat, hot, lse_all - logsumexp(rel, axis=-1)
 
 
 def _lse_or_empty(x):
