@@ -352,10 +352,6 @@ def jax_jitted(method, m, weight):
     return fns
 
 
-def jax_callables(method, logits, tau, m, weight, keys):
-    return {v: _blocking(f, (logits, tau), keys) for v, f in jax_jitted(method, m, weight).items()}
-
-
 def jax_proxy(logits, tau, weight, keys):
     import jax
     import jax.numpy as jnp

@@ -62,30 +62,24 @@ def _case_fn(name, shape):
     g = torch.Generator().manual_seed(0)
     logits = torch.randn(shape, generator=g)
     tau = torch.tensor(0.5)
-    if name.startswith("BinaryConcrete"):
-        def fn():
-            d = rp.BinaryConcrete(tau, logits=logits, validate_args=False)
-            return d.log_prob(d.rsample())
-    elif name.startswith("GumbelSoftmax"):
-        def fn():
-            d = rp.GumbelSoftmax(tau, logits=logits, validate_args=False)
-            return d.log_prob(d.rsample())
-    elif name.startswith("RelaxedSubset"):
-        def fn():
-            d = rp.RelaxedSubset(tau, 5, logits=logits, validate_args=False)
-            return d.log_prob(d.rsample())
-    elif name.startswith("Subset"):
-        def fn():
-            d = rp.Subset(3, logits=logits, validate_args=False)
-            return d.log_prob(d.sample())
-    elif name == "torch.exp":
-        def fn():
-            return torch.exp(logits)
-    elif name == "torch.softmax":
-        def fn():
-            return torch.softmax(logits, -1)
-    else:
+    if name == "torch.exp":
+        return lambda: torch.exp(logits)
+    if name == "torch.softmax":
+        return lambda: torch.softmax(logits, -1)
+    makers = {  # the class of each case, by the first word of its name
+        "BinaryConcrete": lambda: rp.BinaryConcrete(tau, logits=logits, validate_args=False),
+        "GumbelSoftmax": lambda: rp.GumbelSoftmax(tau, logits=logits, validate_args=False),
+        "RelaxedSubset": lambda: rp.RelaxedSubset(tau, 5, logits=logits, validate_args=False),
+        "Subset": lambda: rp.Subset(3, logits=logits, validate_args=False),
+    }
+    make = makers.get(name.split()[0])
+    if make is None:
         raise ValueError(f"unknown case {name!r}")
+
+    def fn():
+        d = make()
+        return d.log_prob(d.rsample() if d.has_rsample else d.sample())
+
     return fn
 
 
@@ -123,7 +117,7 @@ def run_children(calls):
     for threads in (0, 1):
         res = subprocess.run([sys.executable, __file__, "--child", str(threads), "--calls", str(calls)],
                              capture_output=True, text=True, check=True)
-        rows[threads] = json.loads(res.stdout.strip().splitlines()[-1])
+        rows[str(threads)] = json.loads(res.stdout.strip().splitlines()[-1])  # JSON's keys
     return rows
 
 
@@ -190,8 +184,6 @@ def main(argv=None):
             s.terminate()
         for s in spinners:
             s.join()
-    results = {**results, "quiet": {str(k): v for k, v in results["quiet"].items()},
-               "loaded": {str(k): v for k, v in results["loaded"].items()}}
     args.out_dir.mkdir(parents=True, exist_ok=True)
     (args.out_dir / "threads.json").write_text(json.dumps(results, indent=1) + "\n")
     (args.out_dir / "THREADS.md").write_text(markdown(results))

@@ -9,8 +9,8 @@ import array_api_compat
 import numpy as np
 
 __all__ = ["array_namespace", "is_torch", "is_jax", "stop_gradient", "finfo", "host_any",
-           "quiet_nonfinite", "errstate", "bounded_loop", "on_row_shards", "torch_is_tracing",
-           "torch_compiling"]
+           "quiet_nonfinite", "errstate", "eager_on_host", "bounded_loop", "on_row_shards",
+           "torch_is_tracing", "torch_compiling"]
 
 
 def array_namespace(*xs):
@@ -97,6 +97,16 @@ def quiet_nonfinite():
     return errstate(divide="ignore", invalid="ignore")
 
 
+def eager_on_host(x):
+    """Whether ``x`` is computed eagerly on the host, where asking its values
+    is free and a loop may drop finished rows: a NumPy array, or a torch CPU
+    tensor outside a graph recorder."""
+    if isinstance(x, np.ndarray):
+        return True
+    return (is_torch(array_namespace(x)) and x.device.type == "cpu"
+            and not torch_is_tracing())
+
+
 def bounded_loop(body, data, state, max_iter, pending):
     """Apply ``state = body(data, state)`` at most ``max_iter`` times,
     stopping early once ``pending(state)`` (a boolean vector: which rows still
@@ -128,9 +138,7 @@ def bounded_loop(body, data, state, max_iter, pending):
                                           (0, state))[1]
 
             return on_row_shards(loop, data, state)
-    compact = isinstance(probe, np.ndarray) or (
-        is_torch(xp) and probe.device.type == "cpu" and not torch_is_tracing())
-    if not compact:
+    if not eager_on_host(probe):
         for _ in range(max_iter):
             if host_any(probe) is False:
                 break

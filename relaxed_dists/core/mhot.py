@@ -238,14 +238,14 @@ def _log_remaining(logits, value, lead=False):
         left = _lse_or_empty(xp.concat([terms, xp.broadcast_to(out[..., None, None], batch + (m, 1))],
                                        axis=-1))
         total = xp.expand_dims(logsumexp(l, axis=-1), axis=-1)
-        left = xp.where(left > neg_inf, left, total + xp.zeros_like(left))
+        left = xp.where(left > neg_inf, left, total)
         return left - total, repeat, None
     hot = _one_hot(idx, k, value)
     # The logits relative to the argmax's (one rounding each; an argmax's
     # -inf, whose row is -inf anyway, replaced by 0).
-    at = xp.take_along_axis(raw, idx, axis=-1)
-    at = xp.where(at > neg_inf, at, xp.zeros_like(at))
-    rel = xp.expand_dims(xp.take_along_axis(raw, idx, axis=-1), axis=-2) - xp.expand_dims(at, axis=-1)
+    raw_a = xp.take_along_axis(raw, idx, axis=-1)
+    at = xp.where(raw_a > neg_inf, raw_a, xp.zeros_like(raw_a))
+    rel = xp.expand_dims(raw_a, axis=-2) - xp.expand_dims(at, axis=-1)
     terms = xp.where(later, rel, xp.full_like(rel, neg_inf))  # [j, l]: logit_{a_l} - logit_{a_j}
     # the categories no row chose, relative to their largest raw logit
     rest = xp.where(used, xp.full_like(raw, neg_inf), raw)
@@ -259,7 +259,7 @@ def _log_remaining(logits, value, lead=False):
     lse_all = xp.expand_dims(logsumexp(concrete.shift(raw), axis=-1), axis=-1)
     # no mass left: the full mass stands in (relative to the argmax's logit)
     full = lse_all + concrete._top(raw) - at
-    log_left = xp.where(log_left > neg_inf, log_left, full + xp.zeros_like(log_left))
+    log_left = xp.where(log_left > neg_inf, log_left, full)  # full: (..., m) already
     return None, repeat, hot, lse_all - log_left
 
 

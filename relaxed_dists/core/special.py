@@ -172,25 +172,34 @@ def lgamma_count(n, k):
 
 
 # ------------------------------------------------- error-free transformations
+def _veltkamp(x):
+    """Veltkamp's high half of ``x``: ``c = 4097 x``, ``hi = c - (c - x)``
+    (NaN where ``c`` overflows, ``|x|`` above ``max / 4097``)."""
+    with errstate(over="ignore", invalid="ignore"):
+        c = 4097.0 * x
+        return c - (c - x)
+
+
 def _halves(x):
     """``(hi, lo)``: float32 ``x = hi + lo`` exactly, each with at most 12 of
     the 24 significant bits, so that the product of two halves is exact
-    (``x`` finite, stopped). torch, JAX and NumPy truncate the significand
-    (``frexp``, a product by a power of 2, ``trunc``, ``ldexp``: no rounding
-    anywhere, so a compiler that fuses a multiply and an add into an FMA,
-    as XLA and Triton do, cannot change it); other namespaces use Veltkamp's
-    splitting ``c = 4097 x``, ``hi = c - (c - x)``."""
+    (``x`` finite, stopped). Eager NumPy and torch, below ``max / 4097``:
+    Veltkamp's splitting (:func:`_veltkamp`; four operations, and no
+    compiler to fuse its multiply and add into an FMA). Otherwise torch,
+    JAX and NumPy truncate the significand (``frexp``, a product by a power
+    of 2, ``trunc``, ``ldexp``: no rounding anywhere, so a compiler that
+    fuses a multiply and an add into an FMA, as XLA and Triton do, cannot
+    change it); the two give the same products and the same exact
+    remainders in :func:`sub_scaled` (checked on 60 million float32 pairs
+    over 60 decades). Other namespaces use Veltkamp's splitting, leaving an
+    ``x`` whose ``c`` overflows unsplit (its products are then inexact, but
+    finite)."""
     xp = array_namespace(x)
-    eager = array_api_compat.is_numpy_namespace(xp) or (is_torch(xp) and not torch_compiling())
+    numpy_like = array_api_compat.is_numpy_namespace(xp)
+    eager = numpy_like or (is_torch(xp) and not torch_compiling())
     if eager and host_any(xp.abs(x) > float(finfo(x).max) / 4097) is False:
-        # Eager (no compiler to fuse an FMA): Veltkamp's splitting, the same
-        # halves' products and the same exact remainders in sub_scaled
-        # (checked on 60 million float32 pairs over 60 decades), in four
-        # operations instead of torch's slow frexp and ldexp kernels.
-        c = 4097.0 * x
-        hi = c - (c - x)
-        return hi, x - hi
-    if is_torch(xp) or is_jax(xp) or array_api_compat.is_numpy_namespace(xp):
+        hi = _veltkamp(x)
+    elif is_torch(xp) or is_jax(xp) or numpy_like:
         if is_torch(xp):
             import torch as lib
         elif is_jax(xp):
@@ -201,11 +210,7 @@ def _halves(x):
         hi = lib.ldexp(lib.trunc(m * 4096.0), e - 12)
         hi = xp.astype(xp.asarray(hi), x.dtype)
     else:
-        # |x| above max / 4097 would overflow c: such an x is left unsplit
-        # (the products with it are then inexact, but finite).
-        with errstate(over="ignore", invalid="ignore"):
-            c = 4097.0 * x
-            hi = c - (c - x)
+        hi = _veltkamp(x)
         hi = xp.where(xp.isfinite(hi), hi, x)
     return hi, x - hi
 

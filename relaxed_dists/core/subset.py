@@ -547,14 +547,6 @@ _FAST_START = [True]
 _START_PASSES = 6
 
 
-def _compacts(ys):
-    """Whether the bounded loops run eagerly on the host for ``ys`` (NumPy,
-    torch on the CPU outside a graph recorder), where asking a value is free."""
-    xp = array_namespace(ys)
-    return isinstance(ys, np.ndarray) or (
-        is_torch(xp) and ys.device.type == "cpu" and not _namespace.torch_is_tracing())
-
-
 def _order_start(x, m):
     r"""A start for the threshold (in the units of ``x``, rows ``(R, k)``)
     from the order statistics: the midpoint of the ``m``-th and
@@ -720,10 +712,7 @@ def _solve_rows(ys, tau, m, general):
         data = (ys, tau, kk) if general else (ys, tau)
         return _passes(bounded_loop, locate_pass, data, state, _locate_cap(info), moving)[:4]
 
-    def polish(ys, tau, t, lo, hi):
-        return _polish(ys, tau, m, t, lo, hi)
-
-    if not general and _FAST_START[0] and _compacts(ys):
+    if not general and _FAST_START[0] and _namespace.eager_on_host(ys):
         # Eager on the host: a few Newton passes from the order statistics
         # inside the monotonicity bounds, the bracketed search only for the
         # rows they leave, and a plain Newton step re-centred on the point
@@ -738,12 +727,12 @@ def _solve_rows(ys, tau, m, general):
         x, c, t_out, step = _plain_finish(ys, tau, t, m)
         hard = xp.nonzero(~plain)[0]
         if hard.shape[0]:
-            x_h, c_h, t_h, step_h = polish(ys[hard], tau[hard], t[hard], lo[hard], hi[hard])
+            x_h, c_h, t_h, step_h = _polish(ys[hard], tau[hard], m, t[hard], lo[hard], hi[hard])
             x[hard], c[hard], t_out[hard], step[hard] = x_h, c_h, t_h, step_h
         return x, c, t_out, step, bad
     lo, hi = _bracket(ys, tau, m, kk, keep)
     t, _, lo, hi = locate(ys, tau, kk, lo, hi)
-    return polish(ys, tau, t, lo, hi) + (bad,)
+    return _polish(ys, tau, m, t, lo, hi) + (bad,)
 
 
 def _polish(ys, tau, m, t, lo, hi):
